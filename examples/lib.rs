@@ -1,0 +1,2 @@
+//! Runnable examples of `timeline`: see the `[[example]]` entries of this
+//! package's manifest.

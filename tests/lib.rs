@@ -1,0 +1,2 @@
+//! Cross-crate tests of `timeline`: each file under `tests/` covers one
+//! feature, against the public contract only.

@@ -1,0 +1,178 @@
+//! What a timeline stores: actions, their outcome, and the flat OOPS form.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How an action ended.
+///
+/// An action that has not finished yet reports [`Outcome::Ok`] and a
+/// [`duration`](Action::duration) of `None`.
+///
+/// ```
+/// use timeline_core::{Outcome, Timeline};
+///
+/// let timeline = Timeline::new();
+/// let guard = timeline.start("SQL-main", "SELECT 1").unwrap();
+/// guard.finish_with(Outcome::Error("disk I/O error".into()));
+/// assert_eq!(
+///     timeline.actions()[0].outcome(),
+///     &Outcome::Error("disk I/O error".into())
+/// );
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The action completed (or is still running).
+    #[default]
+    Ok,
+    /// The action completed with an error, described by the message.
+    Error(String),
+    /// The guard was dropped while its thread was panicking.
+    Panicked,
+    /// The action's future was dropped before it completed.
+    Cancelled,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok => f.write_str("ok"),
+            Outcome::Error(message) => write!(f, "error: {message}"),
+            Outcome::Panicked => f.write_str("panicked"),
+            Outcome::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+/// One entry of the flat OOPS form of a timeline, compatible with
+/// python-oops-timeline: `(start_ms, end_ms, category, detail, backtrace)`.
+///
+/// Milliseconds are whole milliseconds from the timeline's start, floored;
+/// `end_ms` is `start_ms` plus the floored duration.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::new();
+/// timeline.record("SQL-main", "SELECT 1", Instant::now(), Duration::from_millis(3));
+/// let tuple = &timeline.log_tuples()[0];
+/// assert_eq!(tuple.end_ms - tuple.start_ms, 3);
+/// assert_eq!(tuple.category, "SQL-main");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LogTuple {
+    /// Whole milliseconds from the timeline's start to the action's start.
+    pub start_ms: u64,
+    /// `start_ms` plus the whole milliseconds of the action's duration.
+    pub end_ms: u64,
+    /// The action's category, e.g. `SQL-main`; nesting actions appear as a
+    /// `…-start` and a `…-stop` entry.
+    pub category: String,
+    /// The action's detail, e.g. the SQL statement.
+    pub detail: String,
+    /// The backtrace captured when the action started, if enabled.
+    pub backtrace: Option<String>,
+}
+
+/// A snapshot of one action of a timeline, as returned by
+/// [`Timeline::actions`](crate::Timeline::actions).
+///
+/// ```
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::new();
+/// timeline.start("cache-get", "user:42").unwrap().finish();
+/// let action = &timeline.actions()[0];
+/// assert_eq!(action.category(), "cache-get");
+/// assert_eq!(action.detail(), "user:42");
+/// assert!(action.duration().is_some());
+/// assert!(!action.is_nested());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Action {
+    pub(crate) category: Cow<'static, str>,
+    pub(crate) detail: Cow<'static, str>,
+    pub(crate) start: Duration,
+    pub(crate) duration: Option<Duration>,
+    pub(crate) nested: bool,
+    pub(crate) outcome: Outcome,
+    pub(crate) backtrace: Option<Arc<str>>,
+    /// When the snapshot was taken: an unfinished action ends here in its
+    /// log tuple.
+    pub(crate) as_of: Duration,
+}
+
+impl Action {
+    /// The category, e.g. `SQL-main` or `memcache-get`.
+    pub fn category(&self) -> &str {
+        &self.category
+    }
+
+    /// The detail, e.g. the SQL statement, after the timeline's detail filter
+    /// and length limit.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// Offset of the action's start from the timeline's start.
+    pub fn start(&self) -> Duration {
+        self.start
+    }
+
+    /// How long the action took; `None` while it is unfinished.
+    pub fn duration(&self) -> Option<Duration> {
+        self.duration
+    }
+
+    /// Whether the action was started with
+    /// [`start_nested`](crate::Timeline::start_nested) and so may contain
+    /// other actions.
+    pub fn is_nested(&self) -> bool {
+        self.nested
+    }
+
+    /// The backtrace captured when the action started, if the timeline was
+    /// built with [`capture_backtraces`](crate::TimelineBuilder::capture_backtraces).
+    pub fn backtrace(&self) -> Option<&str> {
+        self.backtrace.as_deref()
+    }
+
+    /// How the action ended.
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    /// The duration, or for an unfinished action the time from its start to
+    /// the moment the snapshot was taken.
+    pub fn duration_or_elapsed(&self) -> Duration {
+        self.duration
+            .unwrap_or_else(|| self.as_of.saturating_sub(self.start))
+    }
+
+    /// The action's end offset: start plus
+    /// [`duration_or_elapsed`](Self::duration_or_elapsed).
+    pub fn end(&self) -> Duration {
+        self.start.saturating_add(self.duration_or_elapsed())
+    }
+
+    /// The action as one OOPS log tuple. An unfinished action ends "now" (at
+    /// the snapshot). A nesting action gives one tuple spanning its children;
+    /// [`Timeline::log_tuples`](crate::Timeline::log_tuples) gives the
+    /// `-start`/`-stop` markers instead.
+    pub fn log_tuple(&self) -> LogTuple {
+        let start_ms = whole_millis(self.start);
+        LogTuple {
+            start_ms,
+            end_ms: start_ms.saturating_add(whole_millis(self.duration_or_elapsed())),
+            category: self.category.to_string(),
+            detail: self.detail.to_string(),
+            backtrace: self.backtrace.as_deref().map(str::to_owned),
+        }
+    }
+}
+
+pub(crate) fn whole_millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

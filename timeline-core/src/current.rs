@@ -1,0 +1,173 @@
+//! The current timeline: a thread-local stack, and a future adapter that
+//! makes a timeline current while a future is polled.
+
+use std::cell::RefCell;
+use std::future::{self, Future};
+use std::marker::PhantomData;
+use std::pin::pin;
+
+use crate::timeline::Timeline;
+
+thread_local! {
+    static CURRENT: RefCell<Vec<Timeline>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The current timeline of this thread (or of the task being polled, under
+/// [`WithTimeline::with_timeline`]), if any.
+///
+/// This is how code deep in a call stack records onto "the current request's
+/// timeline" without passing it around.
+///
+/// ```
+/// use timeline_core::{current, Timeline};
+///
+/// fn fetch_user() {
+///     // Deep in the call stack: no timeline parameter needed.
+///     if let Some(timeline) = current() {
+///         let _guard = timeline.start("memcache-get", "user:42");
+///     }
+/// }
+///
+/// let timeline = Timeline::new();
+/// timeline.scope(fetch_user);
+/// assert_eq!(timeline.len(), 1);
+/// assert!(current().is_none());
+/// ```
+pub fn current() -> Option<Timeline> {
+    CURRENT
+        .try_with(|stack| stack.try_borrow().ok()?.last().cloned())
+        .ok()
+        .flatten()
+}
+
+/// Makes a timeline the current one of this thread until it is dropped; see
+/// [`Timeline::enter`].
+///
+/// The guard is not `Send`: the current timeline belongs to a thread.
+///
+/// ```compile_fail
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::new();
+/// let entered = timeline.enter();
+/// std::thread::spawn(move || drop(entered));
+/// ```
+#[must_use = "dropping the guard makes the previous timeline current again"]
+#[derive(Debug)]
+pub struct EnterGuard {
+    /// The stack's length with this guard's timeline on top.
+    depth: usize,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Timeline {
+    /// Makes this timeline the current one of this thread until the guard is
+    /// dropped; entering another one inside restores this one afterwards.
+    ///
+    /// ```
+    /// use timeline_core::{current, Timeline};
+    ///
+    /// let request = Timeline::new();
+    /// let _entered = request.enter();
+    /// assert!(Timeline::ptr_eq(&current().unwrap(), &request));
+    /// {
+    ///     let background = Timeline::new();
+    ///     let _inner = background.enter();
+    ///     assert!(Timeline::ptr_eq(&current().unwrap(), &background));
+    /// }
+    /// assert!(Timeline::ptr_eq(&current().unwrap(), &request));
+    /// ```
+    pub fn enter(&self) -> EnterGuard {
+        let timeline = self.clone();
+        let depth = CURRENT
+            .try_with(|stack| {
+                let mut stack = stack.try_borrow_mut().ok()?;
+                stack.push(timeline);
+                Some(stack.len())
+            })
+            .ok()
+            .flatten()
+            // Thread teardown: nothing to enter, and nothing to pop later.
+            .unwrap_or(usize::MAX);
+        EnterGuard {
+            depth,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Runs `f` with this timeline current, and returns what it returns.
+    ///
+    /// ```
+    /// use timeline_core::{current, Timeline};
+    ///
+    /// let timeline = Timeline::new();
+    /// let n = timeline.scope(|| {
+    ///     current().unwrap().start("SQL-main", "SELECT count(*) FROM bug").unwrap().finish();
+    ///     42
+    /// });
+    /// assert_eq!((n, timeline.len()), (42, 1));
+    /// ```
+    pub fn scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _entered = self.enter();
+        f()
+    }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        if self.depth == usize::MAX {
+            return;
+        }
+        // Dropped outside the borrow: a timeline's last handle may drop a
+        // detail filter, which is user code that may look at the stack.
+        let exited: Vec<Timeline> = CURRENT
+            .try_with(|stack| match stack.try_borrow_mut() {
+                // Dropping an outer guard first exits the inner scopes too.
+                Ok(mut stack) if stack.len() >= self.depth => stack.split_off(self.depth - 1),
+                _ => Vec::new(),
+            })
+            .unwrap_or_default();
+        drop(exited);
+    }
+}
+
+/// Makes a timeline current while a future is polled, on whatever thread
+/// the executor polls it. Implemented for every [`Future`]; needs no
+/// particular runtime.
+///
+/// ```
+/// use timeline_core::{current, Timeline, WithTimeline};
+///
+/// async fn handler() {
+///     let timeline = current().expect("the request's timeline");
+///     timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+/// }
+///
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let waker = std::task::Waker::noop();
+/// #     let mut cx = std::task::Context::from_waker(&waker);
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+/// # }
+/// let timeline = Timeline::new();
+/// block_on(handler().with_timeline(timeline.clone()));
+/// assert_eq!(timeline.len(), 1);
+/// ```
+pub trait WithTimeline: Future + Sized {
+    /// Wraps the future so that `timeline` is current during every poll of
+    /// it, and only then.
+    fn with_timeline(self, timeline: Timeline) -> impl Future<Output = Self::Output>;
+}
+
+impl<F: Future> WithTimeline for F {
+    fn with_timeline(self, timeline: Timeline) -> impl Future<Output = F::Output> {
+        async move {
+            let mut inner = pin!(self);
+            future::poll_fn(move |cx| {
+                let _entered = timeline.enter();
+                inner.as_mut().poll(cx)
+            })
+            .await
+        }
+    }
+}

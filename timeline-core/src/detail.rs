@@ -1,0 +1,93 @@
+//! Bounding and filtering details before they are stored.
+
+use std::borrow::Cow;
+use std::panic::{self, AssertUnwindSafe};
+
+/// What replaces a detail whose filter panicked: the action is still kept.
+pub(crate) const FILTER_PANICKED: &str = "<detail filter panicked>";
+
+/// The marker a cut detail ends in.
+pub(crate) const ELLIPSIS: &str = "…";
+
+/// A user function applied to every detail before it is stored.
+pub(crate) type DetailFilter = Box<dyn Fn(&str) -> String + Send + Sync + 'static>;
+
+/// Applies the filter (if any), then cuts the detail to at most `max_len`
+/// bytes at a char boundary, ending it in `…`.
+#[inline]
+pub(crate) fn prepare(
+    detail: Cow<'static, str>,
+    filter: Option<&DetailFilter>,
+    max_len: usize,
+) -> Cow<'static, str> {
+    let detail = match filter {
+        None => detail,
+        Some(filter) => Cow::Owned(
+            // A broken filter must not break the program it measures.
+            panic::catch_unwind(AssertUnwindSafe(|| filter(&detail)))
+                .unwrap_or_else(|_| FILTER_PANICKED.to_owned()),
+        ),
+    };
+    if detail.len() <= max_len {
+        detail
+    } else {
+        Cow::Owned(truncate(&detail, max_len))
+    }
+}
+
+/// The longest prefix that, with `…` appended, fits in `max_len` bytes.
+fn truncate(detail: &str, max_len: usize) -> String {
+    let keep = floor_char_boundary(detail, max_len.saturating_sub(ELLIPSIS.len()));
+    let mut cut = String::with_capacity(keep + ELLIPSIS.len());
+    cut.push_str(&detail[..keep]);
+    if max_len >= ELLIPSIS.len() {
+        cut.push_str(ELLIPSIS);
+    }
+    cut
+}
+
+fn floor_char_boundary(s: &str, index: usize) -> usize {
+    if index >= s.len() {
+        return s.len();
+    }
+    (0..=index).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_detail_is_kept_borrowed() {
+        let kept = prepare(Cow::Borrowed("SELECT 1"), None, 100);
+        assert!(matches!(kept, Cow::Borrowed("SELECT 1")));
+    }
+
+    #[test]
+    fn long_detail_is_cut_at_a_char_boundary_and_ends_in_ellipsis() {
+        // "é" is two bytes: 8 bytes leave 5 before the 3-byte ellipsis, and a
+        // cut at byte 5 would split the third "é".
+        let cut = prepare(Cow::Borrowed("éééééé"), None, 8);
+        assert_eq!(cut, "éé…");
+        assert!(cut.ends_with(ELLIPSIS));
+    }
+
+    #[test]
+    fn limit_smaller_than_the_ellipsis_gives_an_empty_detail() {
+        assert_eq!(prepare(Cow::Borrowed("abcdef"), None, 2), "");
+    }
+
+    #[test]
+    fn filter_runs_before_truncation() {
+        let filter: DetailFilter = Box::new(|d| d.replace("secret", "?"));
+        let out = prepare(Cow::Borrowed("password=secret"), Some(&filter), 12);
+        assert_eq!(out, "password=?");
+    }
+
+    #[test]
+    fn panicking_filter_keeps_the_action_with_a_marker() {
+        let filter: DetailFilter = Box::new(|_| panic!("filter bug"));
+        let out = prepare(Cow::Borrowed("SELECT 1"), Some(&filter), 100);
+        assert_eq!(out, FILTER_PANICKED);
+    }
+}

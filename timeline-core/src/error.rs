@@ -1,0 +1,135 @@
+//! Refused starts and the overlaps `#[timed]` saw.
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+/// A category and detail pair, as named in errors and violations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Named {
+    pub(crate) category: Cow<'static, str>,
+    pub(crate) detail: Cow<'static, str>,
+}
+
+impl fmt::Display for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.category, self.detail)
+    }
+}
+
+/// Returned by [`Timeline::start`](crate::Timeline::start) and
+/// [`start_nested`](crate::Timeline::start_nested) while a non-nesting
+/// action of the same timeline is unfinished.
+///
+/// Its `Display` names both actions, category and detail:
+///
+/// ```
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::new();
+/// let _query = timeline.start("SQL-main", "SELECT 1").unwrap();
+/// let error = timeline.start("memcache-get", "user:1").unwrap_err();
+/// assert_eq!(error.open_category(), "SQL-main");
+/// assert_eq!(error.attempted_detail(), "user:1");
+/// assert_eq!(
+///     error.to_string(),
+///     r#"cannot start memcache-get "user:1": SQL-main "SELECT 1" is unfinished, and actions must not overlap"#
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverlapError {
+    pub(crate) open: Named,
+    pub(crate) attempted: Named,
+}
+
+impl OverlapError {
+    /// Category of the unfinished action that blocked the start.
+    pub fn open_category(&self) -> &str {
+        &self.open.category
+    }
+
+    /// Detail of the unfinished action that blocked the start.
+    pub fn open_detail(&self) -> &str {
+        &self.open.detail
+    }
+
+    /// Category of the action that was refused.
+    pub fn attempted_category(&self) -> &str {
+        &self.attempted.category
+    }
+
+    /// Detail of the action that was refused.
+    pub fn attempted_detail(&self) -> &str {
+        &self.attempted.detail
+    }
+}
+
+impl fmt::Display for OverlapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot start {}: {} is unfinished, and actions must not overlap",
+            self.attempted, self.open
+        )
+    }
+}
+
+impl Error for OverlapError {}
+
+/// An overlap that `#[timed]` ran into: the function's body ran untimed, and
+/// the timeline kept this note of what was open and what was attempted.
+///
+/// ```
+/// use timeline_core::{timed, Timeline};
+///
+/// #[timed(category = "SQL-main", detail = "SELECT 1")]
+/// fn query() {}
+///
+/// let timeline = Timeline::new();
+/// timeline.scope(|| {
+///     let _outer = timeline.start("HTTP-get", "https://example.com").unwrap();
+///     query(); // runs, untimed: HTTP-get is still open
+/// });
+/// let violation = &timeline.violations()[0];
+/// assert_eq!(violation.open_category(), "HTTP-get");
+/// assert_eq!(violation.attempted_detail(), "SELECT 1");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub(crate) overlap: OverlapError,
+    pub(crate) at: Duration,
+}
+
+impl Violation {
+    /// Category of the action that was open.
+    pub fn open_category(&self) -> &str {
+        self.overlap.open_category()
+    }
+
+    /// Detail of the action that was open.
+    pub fn open_detail(&self) -> &str {
+        self.overlap.open_detail()
+    }
+
+    /// Category of the action that could not start.
+    pub fn attempted_category(&self) -> &str {
+        self.overlap.attempted_category()
+    }
+
+    /// Detail of the action that could not start.
+    pub fn attempted_detail(&self) -> &str {
+        self.overlap.attempted_detail()
+    }
+
+    /// When the start was attempted, as an offset from the timeline's start.
+    pub fn at(&self) -> Duration {
+        self.at
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at {:?}: {}", self.at, self.overlap)
+    }
+}

@@ -1,0 +1,135 @@
+//! The RAII guard that finishes an action.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::action::Outcome;
+use crate::timeline::{NOT_STORED, Timeline, UNFINISHED};
+
+/// An unfinished action. Dropping the guard finishes it — at the end of a
+/// scope, on early return and `?`, and during a panic (then with
+/// [`Outcome::Panicked`]).
+///
+/// The guard is `Send`: it may be moved to, and dropped on, another thread.
+/// A guard that is leaked (`std::mem::forget`) leaves its action unfinished:
+/// later starts are refused and reports show it as running, but nothing
+/// panics.
+///
+/// ```
+/// use timeline_core::{Outcome, Timeline};
+///
+/// fn load(timeline: &Timeline) -> Result<(), std::io::Error> {
+///     let _guard = timeline.start("file-read", "/etc/hostname").unwrap();
+///     std::fs::read("/definitely/not/here")?; // the action finishes here too
+///     Ok(())
+/// }
+///
+/// let timeline = Timeline::new();
+/// assert!(load(&timeline).is_err());
+/// assert!(timeline.actions()[0].duration().is_some());
+/// ```
+#[must_use = "dropping the guard finishes the action"]
+pub struct ActionGuard {
+    timeline: Timeline,
+    slot: usize,
+    start_ns: u64,
+    nested: bool,
+    finished: bool,
+}
+
+impl ActionGuard {
+    #[inline]
+    pub(crate) fn new(timeline: Timeline, slot: usize, start_ns: u64, nested: bool) -> Self {
+        ActionGuard {
+            timeline,
+            slot,
+            start_ns,
+            nested,
+            finished: false,
+        }
+    }
+
+    /// Finishes the action now and returns its duration.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// let guard = timeline.start("sleep", "1ms").unwrap();
+    /// std::thread::sleep(std::time::Duration::from_millis(1));
+    /// assert!(guard.finish() >= std::time::Duration::from_millis(1));
+    /// ```
+    pub fn finish(mut self) -> Duration {
+        self.finish_now(Outcome::Ok)
+    }
+
+    /// Finishes the action now with the given outcome, e.g. an
+    /// [`Outcome::Error`] for a statement that failed, and returns its
+    /// duration.
+    ///
+    /// ```
+    /// use timeline_core::{Outcome, Timeline};
+    ///
+    /// let timeline = Timeline::new();
+    /// let guard = timeline.start("SMTP-send", "to: bob@example.com").unwrap();
+    /// guard.finish_with(Outcome::Error("connection refused".to_owned()));
+    /// assert!(matches!(timeline.actions()[0].outcome(), Outcome::Error(_)));
+    /// ```
+    pub fn finish_with(mut self, outcome: Outcome) -> Duration {
+        self.finish_now(outcome)
+    }
+
+    /// The timeline the action belongs to.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    #[inline]
+    fn finish_now(&mut self, outcome: Outcome) -> Duration {
+        self.finished = true;
+        let inner = &*self.timeline.inner;
+        let mut state = inner.state.lock();
+        let end_ns = inner.clock.now_ns().clamp(self.start_ns, UNFINISHED - 1);
+        if !self.nested {
+            // While this guard is unfinished no other non-nesting action can
+            // start, so the open action is this one.
+            state.open = None;
+        }
+        if self.slot != NOT_STORED {
+            let end_seq = state.slots.len();
+            let slot = &mut state.slots[self.slot];
+            slot.end_ns = end_ns;
+            slot.end_seq = end_seq;
+            if outcome != Outcome::Ok {
+                slot.outcome = outcome;
+            }
+        }
+        drop(state);
+        Duration::from_nanos(end_ns - self.start_ns)
+    }
+}
+
+impl Drop for ActionGuard {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.finished {
+            let outcome = if std::thread::panicking() {
+                Outcome::Panicked
+            } else {
+                Outcome::Ok
+            };
+            self.finish_now(outcome);
+        }
+    }
+}
+
+impl fmt::Debug for ActionGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActionGuard")
+            .field("nested", &self.nested)
+            .field("stored", &(self.slot != NOT_STORED))
+            .field("start", &Duration::from_nanos(self.start_ns))
+            .finish_non_exhaustive()
+    }
+}
+

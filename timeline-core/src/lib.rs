@@ -1,0 +1,150 @@
+//! Where did the time of this request go?
+//!
+//! `timeline` records each expensive or external action a request performs —
+//! SQL statements, cache and HTTP calls, mail sends — as a categorised, timed
+//! action on the request's own [`Timeline`].
+//!
+//! # Getting started
+//!
+//! ```
+//! use timeline_core::Timeline;
+//!
+//! let timeline = Timeline::new();
+//! {
+//!     let _query = timeline.start("SQL-main", "SELECT * FROM bug WHERE id = 1").unwrap();
+//!     // ... run the statement; dropping the guard finishes the action.
+//! }
+//! for action in timeline.actions() {
+//!     println!("{} {} took {:?}", action.category(), action.detail(), action.duration().unwrap());
+//! }
+//! ```
+//!
+//! # Key concepts
+//!
+//! - A **timeline** belongs to one request. [`Timeline`] is a cheap shared
+//!   handle: clone it into threads and tasks; every clone records onto the
+//!   same timeline.
+//! - An **action** has a *category* (`SQL-main`, `memcache-get`,
+//!   `HTTP-post`…), a *detail* (the statement, key or URL), a start and a
+//!   duration. [`Timeline::start`] returns an [`ActionGuard`]; dropping the
+//!   guard finishes the action, also on early return, `?` and panic.
+//! - **Actions do not overlap.** While a non-nesting action is unfinished,
+//!   [`Timeline::start`] is refused with an [`OverlapError`], so a timeline
+//!   reads as a sequence and adds up. A *nesting* action
+//!   ([`Timeline::start_nested`], e.g. a transaction) may contain others, one
+//!   at a time.
+//! - The **current timeline** ([`current`]) lets code deep in a call stack
+//!   record onto the request's timeline without passing it around.
+//! - [`record`](Timeline::record) adds an already finished action, for
+//!   callback-style hooks that learn a duration after the fact.
+//!
+//! # Three ways in
+//!
+//! ## An explicit guard
+//!
+//! When the timeline is at hand, start an action and keep the guard for as
+//! long as the action runs:
+//!
+//! ```
+//! use timeline_core::{Outcome, Timeline};
+//!
+//! let timeline = Timeline::new();
+//! let guard = timeline.start("SMTP-send", "to: bob@example.com").unwrap();
+//! let sent: Result<(), String> = Err("connection refused".into());
+//! match sent {
+//!     Ok(()) => drop(guard),
+//!     Err(e) => { guard.finish_with(Outcome::Error(e)); }
+//! }
+//! assert_eq!(timeline.actions()[0].outcome(), &Outcome::Error("connection refused".into()));
+//! ```
+//!
+//! ## The current timeline, deep in the call stack
+//!
+//! The request handler makes the request's timeline current with
+//! [`Timeline::scope`] (or [`Timeline::enter`]); the data layer records onto
+//! [`current()`] — or, simplest, is annotated with `#[timed]`:
+//!
+//! ```
+//! use timeline_core::{current, timed, Timeline};
+//!
+//! #[timed(category = "SQL-main", detail = "SELECT * FROM bug WHERE id = {id}")]
+//! fn load_bug(id: i64) -> String {
+//!     format!("bug {id}")
+//! }
+//!
+//! fn cached_title(key: &'static str) -> Option<String> {
+//!     let _guard = current().map(|timeline| timeline.start("memcache-get", key));
+//!     None
+//! }
+//!
+//! let timeline = Timeline::new();
+//! timeline.scope(|| {
+//!     if cached_title("bug:1").is_none() {
+//!         load_bug(1);
+//!     }
+//! });
+//! let details: Vec<String> = timeline.actions().iter().map(|a| a.detail().to_owned()).collect();
+//! assert_eq!(details, ["bug:1", "SELECT * FROM bug WHERE id = 1"]);
+//! ```
+//!
+//! ## Async: the timeline travels with the future
+//!
+//! [`WithTimeline::with_timeline`] makes a timeline current during every poll
+//! of a future, on whichever thread the executor polls it. It works with any
+//! executor (tokio's work-stealing runtime included) and needs none:
+//!
+//! ```
+//! use timeline_core::{timed, Timeline, WithTimeline};
+//!
+//! #[timed(category = "HTTP-get", detail = "{url}")]
+//! async fn fetch(url: &str) -> usize {
+//!     url.len()
+//! }
+//!
+//! async fn handler() -> usize {
+//!     fetch("https://example.com/a").await + fetch("https://example.com/b").await
+//! }
+//!
+//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     let waker = std::task::Waker::noop();
+//! #     let mut cx = std::task::Context::from_waker(&waker);
+//! #     let mut f = std::pin::pin!(f);
+//! #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+//! # }
+//! let timeline = Timeline::new();
+//! block_on(handler().with_timeline(timeline.clone()));
+//! assert_eq!(timeline.len(), 2);
+//! ```
+//!
+//! # Limits
+//!
+//! A timeline never grows without bound: it stores at most
+//! [`max_actions`](TimelineBuilder::max_actions) actions (the rest are
+//! counted in [`Timeline::dropped`]) and cuts details to
+//! [`max_detail_len`](TimelineBuilder::max_detail_len) bytes. A
+//! [`detail_filter`](TimelineBuilder::detail_filter) can redact secrets
+//! before anything is stored. The library does not panic on runtime input,
+//! and a leaked guard or a cancelled future never corrupts a timeline.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod action;
+mod clock;
+mod current;
+mod detail;
+mod error;
+mod guard;
+mod timeline;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use action::{Action, LogTuple, Outcome};
+pub use current::{EnterGuard, WithTimeline, current};
+pub use error::{OverlapError, Violation};
+pub use guard::ActionGuard;
+pub use timeline::{Timeline, TimelineBuilder};
+
+#[cfg(feature = "macros")]
+pub use timeline_macros::timed;

@@ -1,0 +1,155 @@
+//! Support for the code `#[timed]` generates. Not public API: no semver
+//! guarantees.
+
+use std::borrow::Cow;
+use std::fmt::Display;
+use std::time::{Duration, SystemTime};
+
+use crate::action::Outcome;
+use crate::clock::saturating_nanos;
+use crate::current::current;
+use crate::guard::ActionGuard;
+use crate::timeline::{Timeline, TimelineBuilder, UNFINISHED};
+
+/// The action of one call of a `#[timed]` function.
+///
+/// Started on the current timeline, if any. An overlap leaves the call
+/// untimed and notes a [`Violation`](crate::Violation) (or panics on a strict
+/// timeline). Dropping it finishes the action: with `Outcome::Panicked`
+/// during a panic, with `Outcome::Cancelled` for an `async` call that never
+/// completed, and otherwise with `Outcome::Ok`.
+#[must_use]
+#[derive(Debug)]
+pub struct TimedCall {
+    guard: Option<ActionGuard>,
+    is_async: bool,
+}
+
+impl TimedCall {
+    /// Starts the action of a synchronous call. `detail` runs only when a
+    /// timeline is current.
+    #[inline]
+    pub fn start<D, F>(category: &'static str, nested: bool, detail: F) -> TimedCall
+    where
+        D: Into<Cow<'static, str>>,
+        F: FnOnce() -> D,
+    {
+        TimedCall {
+            guard: start_on_current(category, nested, detail),
+            is_async: false,
+        }
+    }
+
+    /// Starts the action of an `async` call, at its first poll: dropped
+    /// before [`complete`](Self::complete), it is `Cancelled`.
+    #[inline]
+    pub fn start_async<D, F>(category: &'static str, nested: bool, detail: F) -> TimedCall
+    where
+        D: Into<Cow<'static, str>>,
+        F: FnOnce() -> D,
+    {
+        TimedCall {
+            guard: start_on_current(category, nested, detail),
+            is_async: true,
+        }
+    }
+
+    /// The call completed.
+    #[inline]
+    pub fn complete(mut self) {
+        if let Some(guard) = self.guard.take() {
+            guard.finish();
+        }
+    }
+
+    /// The call completed with `result`: an `Err(e)` becomes
+    /// `Outcome::Error(e.to_string())`.
+    #[inline]
+    pub fn complete_result<T, E: Display>(mut self, result: &Result<T, E>) {
+        if let Some(guard) = self.guard.take() {
+            match result {
+                Ok(_) => guard.finish(),
+                Err(error) => guard.finish_with(Outcome::Error(error.to_string())),
+            };
+        }
+    }
+}
+
+impl Drop for TimedCall {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(guard) = self.guard.take() {
+            if std::thread::panicking() {
+                guard.finish_with(Outcome::Panicked);
+            } else if self.is_async {
+                guard.finish_with(Outcome::Cancelled);
+            } else {
+                guard.finish();
+            }
+        }
+    }
+}
+
+#[inline]
+fn start_on_current<D, F>(category: &'static str, nested: bool, detail: F) -> Option<ActionGuard>
+where
+    D: Into<Cow<'static, str>>,
+    F: FnOnce() -> D,
+{
+    let timeline = current()?;
+    start_timed(timeline, category, nested, detail().into())
+}
+
+#[cold]
+#[inline(never)]
+fn overlap(timeline: Timeline, error: crate::OverlapError) {
+    if timeline.is_strict() {
+        panic!("#[timed] on a strict timeline: {error}");
+    }
+    timeline.record_violation(error);
+}
+
+#[inline]
+fn start_timed(
+    timeline: Timeline,
+    category: &'static str,
+    nested: bool,
+    detail: Cow<'static, str>,
+) -> Option<ActionGuard> {
+    match timeline.try_start(Cow::Borrowed(category), detail, nested) {
+        Ok((slot, start_ns)) => Some(ActionGuard::new(timeline, slot, start_ns, nested)),
+        Err(error) => {
+            overlap(timeline, error);
+            None
+        }
+    }
+}
+
+/// A timeline whose baseline and report time are fixed, for reproducible
+/// (golden) tests of reports. Add actions with [`push_fixed`].
+pub fn fixed_timeline(baseline: SystemTime, elapsed: Duration) -> Timeline {
+    TimelineBuilder::default().build_fixed(baseline, elapsed)
+}
+
+/// Adds an action with fixed timings: `duration: None` leaves it
+/// unfinished. Used by golden tests; never refused.
+pub fn push_fixed(
+    timeline: &Timeline,
+    category: impl Into<Cow<'static, str>>,
+    detail: impl Into<Cow<'static, str>>,
+    start: Duration,
+    duration: Option<Duration>,
+    nested: bool,
+    outcome: Outcome,
+) {
+    let start_ns = saturating_nanos(start).min(UNFINISHED - 1);
+    let end_ns = match duration {
+        Some(duration) => start_ns
+            .saturating_add(saturating_nanos(duration))
+            .min(UNFINISHED - 1),
+        None => UNFINISHED,
+    };
+    timeline
+        .inner
+        .push_finished(category.into(), detail.into(), start_ns, end_ns, nested, outcome);
+}

@@ -1,0 +1,626 @@
+//! The timeline: a shared, append-only record of one request's actions.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::Mutex;
+
+use crate::action::{Action, LogTuple, Outcome, whole_millis};
+use crate::clock::{Clock, saturating_nanos};
+use crate::detail::{self, DetailFilter};
+use crate::error::{Named, OverlapError, Violation};
+use crate::guard::ActionGuard;
+
+/// The end of an action that has not finished.
+pub(crate) const UNFINISHED: u64 = u64::MAX;
+
+/// The slot of an action that was counted in `dropped()` instead of stored.
+pub(crate) const NOT_STORED: usize = usize::MAX;
+
+/// The record of actions of one request: where did its time go?
+///
+/// A `Timeline` is a cheap, shared handle (cloning it clones an `Arc`); every
+/// clone records onto the same timeline, from any thread.
+///
+/// Actions do not overlap: [`start`](Self::start) is refused while a
+/// non-nesting action is unfinished, so the timeline reads as a sequence.
+/// A nesting action ([`start_nested`](Self::start_nested)) may contain
+/// others, one at a time.
+///
+/// ```
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::new();
+/// {
+///     let _query = timeline.start("SQL-main", "SELECT * FROM bug WHERE id = 1").unwrap();
+///     // ... run the query; dropping the guard finishes the action
+/// }
+/// timeline.start("memcache-get", "bug:1").unwrap().finish();
+///
+/// let actions = timeline.actions();
+/// assert_eq!(actions.len(), 2);
+/// assert_eq!(actions[0].category(), "SQL-main");
+/// assert_eq!(actions[1].detail(), "bug:1");
+/// ```
+#[derive(Clone)]
+pub struct Timeline {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) clock: Clock,
+    pub(crate) config: Config,
+    pub(crate) state: Mutex<State>,
+    /// Fixes "now" for reports of timelines built with fixed timings.
+    frozen_now_ns: Option<u64>,
+}
+
+pub(crate) struct Config {
+    pub(crate) capture_backtraces: bool,
+    pub(crate) max_actions: usize,
+    pub(crate) max_detail_len: usize,
+    pub(crate) detail_filter: Option<DetailFilter>,
+    pub(crate) strict: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            capture_backtraces: false,
+            max_actions: 100_000,
+            max_detail_len: 65_536,
+            detail_filter: None,
+            strict: false,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) dropped: u64,
+    /// The one unfinished non-nesting action, if any: it blocks every start.
+    pub(crate) open: Option<Open>,
+    pub(crate) violations: Vec<Violation>,
+}
+
+pub(crate) enum Open {
+    Stored(usize),
+    /// Counted in `dropped()`, but still blocking: the rules do not change
+    /// when the timeline is full.
+    NotStored(Named),
+}
+
+pub(crate) struct Slot {
+    pub(crate) category: Cow<'static, str>,
+    pub(crate) detail: Cow<'static, str>,
+    pub(crate) start_ns: u64,
+    pub(crate) end_ns: u64,
+    /// How many slots existed when the action finished: its `-stop` marker
+    /// comes after exactly those in the flat OOPS form.
+    pub(crate) end_seq: usize,
+    pub(crate) nested: bool,
+    pub(crate) outcome: Outcome,
+    pub(crate) backtrace: Option<Arc<str>>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline::new()
+    }
+}
+
+impl fmt::Debug for Timeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.state.lock();
+        f.debug_struct("Timeline")
+            .field("baseline", &self.inner.clock.baseline_wall())
+            .field("actions", &state.slots.len())
+            .field("dropped", &state.dropped)
+            .field("violations", &state.violations.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Timeline {
+    /// A new, empty timeline starting now, with the default settings.
+    pub fn new() -> Timeline {
+        TimelineBuilder::default().build()
+    }
+
+    /// A builder for a timeline with other settings than the defaults.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::builder()
+    ///     .max_actions(1_000)
+    ///     .detail_filter(|sql| sql.replace("hunter2", "<redacted>"))
+    ///     .build();
+    /// timeline.start("SQL-main", "SELECT * FROM users WHERE password = 'hunter2'").unwrap();
+    /// # drop(timeline.actions());
+    /// assert!(timeline.actions()[0].detail().contains("<redacted>"));
+    /// ```
+    pub fn builder() -> TimelineBuilder {
+        TimelineBuilder::default()
+    }
+
+    /// Whether `a` and `b` are handles to the same timeline.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let a = Timeline::new();
+    /// assert!(Timeline::ptr_eq(&a, &a.clone()));
+    /// assert!(!Timeline::ptr_eq(&a, &Timeline::new()));
+    /// ```
+    pub fn ptr_eq(a: &Timeline, b: &Timeline) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+
+    /// Starts a timed action, finished when the returned guard is dropped (or
+    /// [`finish`](ActionGuard::finish)ed).
+    ///
+    /// Refused with an [`OverlapError`] while a non-nesting action of this
+    /// timeline is unfinished, whatever thread started it.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// let guard = timeline.start("SQL-main", "SELECT 1").unwrap();
+    /// assert!(timeline.start("SQL-main", "SELECT 2").is_err());
+    /// drop(guard);
+    /// assert!(timeline.start("SQL-main", "SELECT 2").is_ok());
+    /// ```
+    #[inline]
+    pub fn start(
+        &self,
+        category: impl Into<Cow<'static, str>>,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Result<ActionGuard, OverlapError> {
+        let (slot, start_ns) = self.try_start(category.into(), detail.into(), false)?;
+        Ok(ActionGuard::new(self.clone(), slot, start_ns, false))
+    }
+
+    /// Starts a nesting action: while it is unfinished, other actions may
+    /// start inside it, one at a time (a nesting child opens a new level).
+    ///
+    /// In [`log_tuples`](Self::log_tuples) it appears as a `…-start` and a
+    /// `…-stop` marker around its children.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// let transaction = timeline.start_nested("SQL-main", "transaction").unwrap();
+    /// timeline.start("SQL-main", "INSERT INTO bug VALUES (1)").unwrap().finish();
+    /// timeline.start("SQL-main", "INSERT INTO bug VALUES (2)").unwrap().finish();
+    /// transaction.finish();
+    ///
+    /// let categories: Vec<String> = timeline.log_tuples().into_iter().map(|t| t.category).collect();
+    /// assert_eq!(categories, ["SQL-main-start", "SQL-main", "SQL-main", "SQL-main-stop"]);
+    /// ```
+    #[inline]
+    pub fn start_nested(
+        &self,
+        category: impl Into<Cow<'static, str>>,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Result<ActionGuard, OverlapError> {
+        let (slot, start_ns) = self.try_start(category.into(), detail.into(), true)?;
+        Ok(ActionGuard::new(self.clone(), slot, start_ns, true))
+    }
+
+    /// Stores the start of an action and returns its slot and start offset,
+    /// for the caller to wrap in a guard that holds a handle to `self`.
+    #[inline]
+    pub(crate) fn try_start(
+        &self,
+        category: Cow<'static, str>,
+        detail: Cow<'static, str>,
+        nested: bool,
+    ) -> Result<(usize, u64), OverlapError> {
+        let inner = &*self.inner;
+        let detail = detail::prepare(
+            detail,
+            inner.config.detail_filter.as_ref(),
+            inner.config.max_detail_len,
+        );
+        let backtrace = inner.capture_backtrace();
+
+        let mut state = inner.state.lock();
+        if let Some(open) = &state.open {
+            let open = state.named(open);
+            drop(state);
+            return Err(OverlapError {
+                open,
+                attempted: Named { category, detail },
+            });
+        }
+        // Read under the lock that enforces the rule, so that the recorded
+        // intervals of non-nesting actions can never overlap.
+        let start_ns = inner.clock.now_ns();
+        let slot = if state.slots.len() < inner.config.max_actions {
+            if !nested {
+                state.open = Some(Open::Stored(state.slots.len()));
+            }
+            state.slots.push(Slot {
+                category,
+                detail,
+                start_ns,
+                end_ns: UNFINISHED,
+                end_seq: 0,
+                nested,
+                outcome: Outcome::Ok,
+                backtrace,
+            });
+            state.slots.len() - 1
+        } else {
+            state.dropped += 1;
+            if !nested {
+                state.open = Some(Open::NotStored(Named { category, detail }));
+            }
+            NOT_STORED
+        };
+        drop(state);
+        Ok((slot, start_ns))
+    }
+
+    /// Adds a finished action after the fact, e.g. from a callback that
+    /// reports a statement's duration once it ran (SQLite's profile hook).
+    ///
+    /// Never refused, whatever is open. A `started` before the timeline's
+    /// start is clamped to its start.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// let _open = timeline.start("HTTP-get", "/api").unwrap();
+    /// timeline.record("SQL-main", "SELECT 1", Instant::now(), Duration::from_micros(250));
+    /// assert_eq!(timeline.len(), 2);
+    /// ```
+    pub fn record(
+        &self,
+        category: impl Into<Cow<'static, str>>,
+        detail: impl Into<Cow<'static, str>>,
+        started: Instant,
+        duration: Duration,
+    ) {
+        let start_ns = self.inner.clock.offset_ns(started);
+        let end_ns = start_ns.saturating_add(saturating_nanos(duration)).min(UNFINISHED - 1);
+        self.inner.push_finished(
+            category.into(),
+            detail.into(),
+            start_ns,
+            end_ns,
+            false,
+            Outcome::Ok,
+        );
+    }
+
+    /// A snapshot of the stored actions, in start order. A nesting action
+    /// appears once, with its full duration.
+    pub fn actions(&self) -> Vec<Action> {
+        let as_of = Duration::from_nanos(self.inner.report_now_ns());
+        let state = self.inner.state.lock();
+        let mut actions: Vec<Action> = state
+            .slots
+            .iter()
+            .map(|slot| Action {
+                category: slot.category.clone(),
+                detail: slot.detail.clone(),
+                start: Duration::from_nanos(slot.start_ns),
+                duration: (slot.end_ns != UNFINISHED)
+                    .then(|| Duration::from_nanos(slot.end_ns.saturating_sub(slot.start_ns))),
+                nested: slot.nested,
+                outcome: slot.outcome.clone(),
+                backtrace: slot.backtrace.clone(),
+                as_of: as_of.max(Duration::from_nanos(slot.start_ns)),
+            })
+            .collect();
+        drop(state);
+        // Stable: slots are stored in start order except for `record`ed ones.
+        actions.sort_by_key(Action::start);
+        actions
+    }
+
+    /// The timeline in the flat OOPS form of python-oops-timeline: one tuple
+    /// per action in start order; a nesting action as a zero-length
+    /// `…-start` tuple at its start and, once finished, a `…-stop` tuple at
+    /// its end, with its children between them. Unfinished actions end now.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// let _in_flight = timeline.start("SQL-main", "SELECT pg_sleep(10)").unwrap();
+    /// let tuples = timeline.log_tuples();
+    /// assert_eq!(tuples[0].detail, "SELECT pg_sleep(10)");
+    /// assert!(tuples[0].end_ms >= tuples[0].start_ms);
+    /// ```
+    pub fn log_tuples(&self) -> Vec<LogTuple> {
+        let as_of = self.inner.report_now_ns();
+        let state = self.inner.state.lock();
+        // (time, order, slot, is_stop): at equal times a `-stop` comes after
+        // the actions stored before the nesting action finished, and before
+        // those stored after.
+        let mut events: Vec<(u64, usize, usize, bool)> = Vec::with_capacity(state.slots.len());
+        for (index, slot) in state.slots.iter().enumerate() {
+            events.push((slot.start_ns, 2 * index + 1, index, false));
+            if slot.nested && slot.end_ns != UNFINISHED {
+                events.push((slot.end_ns, 2 * slot.end_seq, index, true));
+            }
+        }
+        events.sort_unstable();
+        events
+            .into_iter()
+            .map(|(_, _, index, is_stop)| {
+                let slot = &state.slots[index];
+                if slot.nested {
+                    let (suffix, at, backtrace) = if is_stop {
+                        ("-stop", slot.end_ns, None)
+                    } else {
+                        ("-start", slot.start_ns, slot.backtrace.as_deref())
+                    };
+                    let at_ms = whole_millis(Duration::from_nanos(at));
+                    LogTuple {
+                        start_ms: at_ms,
+                        end_ms: at_ms,
+                        category: format!("{}{suffix}", slot.category),
+                        detail: slot.detail.to_string(),
+                        backtrace: backtrace.map(str::to_owned),
+                    }
+                } else {
+                    let end_ns = if slot.end_ns == UNFINISHED {
+                        as_of.max(slot.start_ns)
+                    } else {
+                        slot.end_ns
+                    };
+                    let start_ms = whole_millis(Duration::from_nanos(slot.start_ns));
+                    let duration_ms = whole_millis(Duration::from_nanos(end_ns - slot.start_ns));
+                    LogTuple {
+                        start_ms,
+                        end_ms: start_ms.saturating_add(duration_ms),
+                        category: slot.category.to_string(),
+                        detail: slot.detail.to_string(),
+                        backtrace: slot.backtrace.as_deref().map(str::to_owned),
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// How many actions are stored (at most
+    /// [`max_actions`](TimelineBuilder::max_actions)).
+    pub fn len(&self) -> usize {
+        self.inner.state.lock().slots.len()
+    }
+
+    /// Whether no action is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many actions were not stored because the timeline already held
+    /// [`max_actions`](TimelineBuilder::max_actions).
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::builder().max_actions(2).build();
+    /// for _ in 0..5 {
+    ///     timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// }
+    /// assert_eq!((timeline.len(), timeline.dropped()), (2, 3));
+    /// ```
+    pub fn dropped(&self) -> u64 {
+        self.inner.state.lock().dropped
+    }
+
+    /// The overlaps `#[timed]` ran into, in the order they happened.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.inner.state.lock().violations.clone()
+    }
+
+    /// The wall-clock time at which the timeline started.
+    pub fn baseline(&self) -> SystemTime {
+        self.inner.clock.baseline_wall()
+    }
+
+    /// The time since the timeline started.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.inner.report_now_ns())
+    }
+
+    /// The settings the timeline was built with, for the guard and `#[timed]`.
+    pub(crate) fn is_strict(&self) -> bool {
+        self.inner.config.strict
+    }
+
+    /// Notes an overlap that `#[timed]` ran into.
+    pub(crate) fn record_violation(&self, overlap: OverlapError) {
+        let at = Duration::from_nanos(self.inner.clock.now_ns());
+        let mut state = self.inner.state.lock();
+        if state.violations.len() < self.inner.config.max_actions {
+            state.violations.push(Violation { overlap, at });
+        }
+    }
+}
+
+impl State {
+    fn named(&self, open: &Open) -> Named {
+        match open {
+            Open::Stored(index) => {
+                let slot = &self.slots[*index];
+                Named {
+                    category: slot.category.clone(),
+                    detail: slot.detail.clone(),
+                }
+            }
+            Open::NotStored(named) => named.clone(),
+        }
+    }
+}
+
+impl Inner {
+    fn capture_backtrace(&self) -> Option<Arc<str>> {
+        self.config
+            .capture_backtraces
+            .then(|| Arc::from(std::backtrace::Backtrace::force_capture().to_string()))
+    }
+
+    /// "Now" for snapshots and reports: the clock, or the fixed time of a
+    /// timeline built with fixed timings.
+    pub(crate) fn report_now_ns(&self) -> u64 {
+        self.frozen_now_ns.unwrap_or_else(|| self.clock.now_ns())
+    }
+
+    /// Stores an already finished (or, with `end_ns == UNFINISHED`, a
+    /// never-finishing) action, whatever is open.
+    pub(crate) fn push_finished(
+        &self,
+        category: Cow<'static, str>,
+        detail: Cow<'static, str>,
+        start_ns: u64,
+        end_ns: u64,
+        nested: bool,
+        outcome: Outcome,
+    ) {
+        let detail = detail::prepare(
+            detail,
+            self.config.detail_filter.as_ref(),
+            self.config.max_detail_len,
+        );
+        let backtrace = self.capture_backtrace();
+        let mut state = self.state.lock();
+        if state.slots.len() < self.config.max_actions {
+            let end_seq = state.slots.len() + 1;
+            state.slots.push(Slot {
+                category,
+                detail,
+                start_ns,
+                end_ns,
+                end_seq,
+                nested,
+                outcome,
+                backtrace,
+            });
+        } else {
+            state.dropped += 1;
+        }
+    }
+}
+
+/// Settings for a new [`Timeline`]: limits, detail filter, backtraces and
+/// strictness.
+///
+/// ```
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::builder()
+///     .capture_backtraces(true)
+///     .max_actions(10_000)
+///     .max_detail_len(4_096)
+///     .strict(cfg!(debug_assertions))
+///     .build();
+/// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+/// assert!(timeline.actions()[0].backtrace().is_some());
+/// ```
+#[must_use = "a builder does nothing until .build() is called"]
+#[derive(Default)]
+pub struct TimelineBuilder {
+    config: Config,
+    baseline_wall: Option<SystemTime>,
+}
+
+impl fmt::Debug for TimelineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimelineBuilder")
+            .field("capture_backtraces", &self.config.capture_backtraces)
+            .field("max_actions", &self.config.max_actions)
+            .field("max_detail_len", &self.config.max_detail_len)
+            .field("detail_filter", &self.config.detail_filter.is_some())
+            .field("strict", &self.config.strict)
+            .finish()
+    }
+}
+
+impl TimelineBuilder {
+    /// Capture a backtrace at the start of every action (default `false`):
+    /// the fifth element of each log tuple, and what test failures print to
+    /// show where a query came from. Costs microseconds per action.
+    pub fn capture_backtraces(mut self, capture: bool) -> Self {
+        self.config.capture_backtraces = capture;
+        self
+    }
+
+    /// Store at most this many actions (default 100,000); later ones are
+    /// counted in [`Timeline::dropped`] instead of stored.
+    pub fn max_actions(mut self, max_actions: usize) -> Self {
+        self.config.max_actions = max_actions;
+        self
+    }
+
+    /// Cut details longer than this many bytes (default 65,536) at a char
+    /// boundary; a cut detail ends in `…` and, ellipsis included, fits the
+    /// limit.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::builder().max_detail_len(10).build();
+    /// timeline.start("SQL-main", "SELECT * FROM bug").unwrap().finish();
+    /// assert_eq!(timeline.actions()[0].detail(), "SELECT …");
+    /// ```
+    pub fn max_detail_len(mut self, max_bytes: usize) -> Self {
+        self.config.max_detail_len = max_bytes;
+        self
+    }
+
+    /// Apply `filter` to every detail before it is stored (and before it is
+    /// cut to [`max_detail_len`](Self::max_detail_len)), e.g. to redact
+    /// secrets or strip literal values. A filter that panics leaves the
+    /// action stored with the detail `<detail filter panicked>`.
+    pub fn detail_filter(mut self, filter: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
+        self.config.detail_filter = Some(Box::new(filter));
+        self
+    }
+
+    /// Make an overlap that `#[timed]` runs into panic instead of being
+    /// recorded as a [`Violation`] (default `false`). Useful in tests.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.config.strict = strict;
+        self
+    }
+
+    /// The timeline, starting now.
+    pub fn build(self) -> Timeline {
+        let clock = match self.baseline_wall {
+            Some(wall) => Clock::with_wall(wall),
+            None => Clock::start(),
+        };
+        Timeline {
+            inner: Arc::new(Inner {
+                clock,
+                config: self.config,
+                state: Mutex::new(State::default()),
+                frozen_now_ns: None,
+            }),
+        }
+    }
+
+    /// A timeline whose report time is fixed: for reproducible reports of
+    /// actions added with [`Timeline::push_fixed`].
+    pub(crate) fn build_fixed(mut self, baseline_wall: SystemTime, now: Duration) -> Timeline {
+        self.baseline_wall = Some(baseline_wall);
+        let mut timeline = self.build();
+        if let Some(inner) = Arc::get_mut(&mut timeline.inner) {
+            inner.frozen_now_ns = Some(saturating_nanos(now));
+        }
+        timeline
+    }
+}
