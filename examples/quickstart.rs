@@ -33,7 +33,9 @@ fn main() -> std::io::Result<()> {
 
         // An action on the current timeline, deep in the call stack.
         let timeline = current().expect("inside scope");
-        let guard = timeline.start("subprocess", "uname -a").expect("nothing else is open");
+        let guard = timeline
+            .start("subprocess", "uname -a")
+            .expect("nothing else is open");
         match process::Command::new("uname").arg("-a").output() {
             Ok(_) => drop(guard),
             Err(e) => {
@@ -42,7 +44,9 @@ fn main() -> std::io::Result<()> {
         }
 
         // A guard may finish on another thread.
-        let guard = timeline.start("worker", "sleep 5ms").expect("nothing else is open");
+        let guard = timeline
+            .start("worker", "sleep 5ms")
+            .expect("nothing else is open");
         thread::spawn(move || {
             thread::sleep(Duration::from_millis(5));
             drop(guard);

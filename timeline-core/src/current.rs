@@ -160,14 +160,12 @@ pub trait WithTimeline: Future + Sized {
 }
 
 impl<F: Future> WithTimeline for F {
-    fn with_timeline(self, timeline: Timeline) -> impl Future<Output = F::Output> {
-        async move {
-            let mut inner = pin!(self);
-            future::poll_fn(move |cx| {
-                let _entered = timeline.enter();
-                inner.as_mut().poll(cx)
-            })
-            .await
-        }
+    async fn with_timeline(self, timeline: Timeline) -> F::Output {
+        let mut inner = pin!(self);
+        future::poll_fn(move |cx| {
+            let _entered = timeline.enter();
+            inner.as_mut().poll(cx)
+        })
+        .await
     }
 }

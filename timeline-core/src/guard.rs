@@ -132,4 +132,3 @@ impl fmt::Debug for ActionGuard {
             .finish_non_exhaustive()
     }
 }
-

@@ -149,7 +149,12 @@ pub fn push_fixed(
             .min(UNFINISHED - 1),
         None => UNFINISHED,
     };
-    timeline
-        .inner
-        .push_finished(category.into(), detail.into(), start_ns, end_ns, nested, outcome);
+    timeline.inner.push_finished(
+        category.into(),
+        detail.into(),
+        start_ns,
+        end_ns,
+        nested,
+        outcome,
+    );
 }

@@ -106,6 +106,11 @@ pub(crate) struct Slot {
     pub(crate) backtrace: Option<Arc<str>>,
 }
 
+// A panic never leaves a timeline inconsistent: no user code runs while its
+// lock is held, and every update under the lock is complete.
+impl std::panic::UnwindSafe for Timeline {}
+impl std::panic::RefUnwindSafe for Timeline {}
+
 impl Default for Timeline {
     fn default() -> Self {
         Timeline::new()
@@ -291,7 +296,9 @@ impl Timeline {
         duration: Duration,
     ) {
         let start_ns = self.inner.clock.offset_ns(started);
-        let end_ns = start_ns.saturating_add(saturating_nanos(duration)).min(UNFINISHED - 1);
+        let end_ns = start_ns
+            .saturating_add(saturating_nanos(duration))
+            .min(UNFINISHED - 1);
         self.inner.push_finished(
             category.into(),
             detail.into(),
@@ -585,7 +592,10 @@ impl TimelineBuilder {
     /// cut to [`max_detail_len`](Self::max_detail_len)), e.g. to redact
     /// secrets or strip literal values. A filter that panics leaves the
     /// action stored with the detail `<detail filter panicked>`.
-    pub fn detail_filter(mut self, filter: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
+    pub fn detail_filter(
+        mut self,
+        filter: impl Fn(&str) -> String + Send + Sync + 'static,
+    ) -> Self {
         self.config.detail_filter = Some(Box::new(filter));
         self
     }
