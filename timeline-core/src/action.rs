@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::slots::Extra;
+
 /// How an action ended.
 ///
 /// An action that has not finished yet reports [`Outcome::Ok`] and a
@@ -94,14 +96,13 @@ pub struct LogTuple {
 pub struct Action {
     pub(crate) category: Cow<'static, str>,
     pub(crate) detail: Cow<'static, str>,
-    pub(crate) start: Duration,
-    pub(crate) duration: Option<Duration>,
+    pub(crate) start_ns: u64,
+    /// The duration, or for an unfinished action the time from its start to
+    /// the snapshot: its log tuple ends there.
+    pub(crate) duration_ns: u64,
+    pub(crate) finished: bool,
     pub(crate) nested: bool,
-    pub(crate) outcome: Outcome,
-    pub(crate) backtrace: Option<Arc<str>>,
-    /// When the snapshot was taken: an unfinished action ends here in its
-    /// log tuple.
-    pub(crate) as_of: Duration,
+    pub(crate) extra: Option<Arc<Extra>>,
 }
 
 impl Action {
@@ -118,12 +119,13 @@ impl Action {
 
     /// Offset of the action's start from the timeline's start.
     pub fn start(&self) -> Duration {
-        self.start
+        Duration::from_nanos(self.start_ns)
     }
 
     /// How long the action took; `None` while it is unfinished.
     pub fn duration(&self) -> Option<Duration> {
-        self.duration
+        self.finished
+            .then(|| Duration::from_nanos(self.duration_ns))
     }
 
     /// Whether the action was started with
@@ -136,25 +138,26 @@ impl Action {
     /// The backtrace captured when the action started, if the timeline was
     /// built with [`capture_backtraces`](crate::TimelineBuilder::capture_backtraces).
     pub fn backtrace(&self) -> Option<&str> {
-        self.backtrace.as_deref()
+        self.extra.as_ref()?.backtrace.as_deref()
     }
 
     /// How the action ended.
     pub fn outcome(&self) -> &Outcome {
-        &self.outcome
+        self.extra
+            .as_ref()
+            .map_or(&Outcome::Ok, |extra| &extra.outcome)
     }
 
     /// The duration, or for an unfinished action the time from its start to
     /// the moment the snapshot was taken.
     pub fn duration_or_elapsed(&self) -> Duration {
-        self.duration
-            .unwrap_or_else(|| self.as_of.saturating_sub(self.start))
+        Duration::from_nanos(self.duration_ns)
     }
 
     /// The action's end offset: start plus
     /// [`duration_or_elapsed`](Self::duration_or_elapsed).
     pub fn end(&self) -> Duration {
-        self.start.saturating_add(self.duration_or_elapsed())
+        Duration::from_nanos(self.start_ns.saturating_add(self.duration_ns))
     }
 
     /// The action as one OOPS log tuple. An unfinished action ends "now" (at
@@ -162,13 +165,13 @@ impl Action {
     /// [`Timeline::log_tuples`](crate::Timeline::log_tuples) gives the
     /// `-start`/`-stop` markers instead.
     pub fn log_tuple(&self) -> LogTuple {
-        let start_ms = whole_millis(self.start);
+        let start_ms = whole_millis(self.start());
         LogTuple {
             start_ms,
             end_ms: start_ms.saturating_add(whole_millis(self.duration_or_elapsed())),
             category: self.category.to_string(),
             detail: self.detail.to_string(),
-            backtrace: self.backtrace.as_deref().map(str::to_owned),
+            backtrace: self.backtrace().map(str::to_owned),
         }
     }
 }

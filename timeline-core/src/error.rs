@@ -38,30 +38,40 @@ impl fmt::Display for Named {
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OverlapError {
-    pub(crate) open: Named,
-    pub(crate) attempted: Named,
+pub struct OverlapError(Box<Overlap>);
+
+/// Boxed, so that `Result<ActionGuard, OverlapError>` stays as small as the
+/// guard on the hot path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Overlap {
+    open: Named,
+    attempted: Named,
 }
 
 impl OverlapError {
+    #[cold]
+    pub(crate) fn new(open: Named, attempted: Named) -> Self {
+        OverlapError(Box::new(Overlap { open, attempted }))
+    }
+
     /// Category of the unfinished action that blocked the start.
     pub fn open_category(&self) -> &str {
-        &self.open.category
+        &self.0.open.category
     }
 
     /// Detail of the unfinished action that blocked the start.
     pub fn open_detail(&self) -> &str {
-        &self.open.detail
+        &self.0.open.detail
     }
 
     /// Category of the action that was refused.
     pub fn attempted_category(&self) -> &str {
-        &self.attempted.category
+        &self.0.attempted.category
     }
 
     /// Detail of the action that was refused.
     pub fn attempted_detail(&self) -> &str {
-        &self.attempted.detail
+        &self.0.attempted.detail
     }
 }
 
@@ -70,7 +80,7 @@ impl fmt::Display for OverlapError {
         write!(
             f,
             "cannot start {}: {} is unfinished, and actions must not overlap",
-            self.attempted, self.open
+            self.0.attempted, self.0.open
         )
     }
 }

@@ -3,8 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
 use crate::action::Outcome;
-use crate::timeline::{NOT_STORED, Timeline, UNFINISHED};
+use crate::slots::UNFINISHED;
+use crate::timeline::{NOT_STORED, RUNNING, Timeline};
 
 /// An unfinished action. Dropping the guard finishes it — at the end of a
 /// scope, on early return and `?`, and during a panic (then with
@@ -88,23 +91,28 @@ impl ActionGuard {
     fn finish_now(&mut self, outcome: Outcome) -> Duration {
         self.finished = true;
         let inner = &*self.timeline.inner;
-        let mut state = inner.state.lock();
         let end_ns = inner.clock.now_ns().clamp(self.start_ns, UNFINISHED - 1);
-        if !self.nested {
-            // While this guard is unfinished no other non-nesting action can
-            // start, so the open action is this one.
-            state.open = None;
-        }
-        if self.slot != NOT_STORED {
-            let end_seq = state.slots.len();
-            let slot = &mut state.slots[self.slot];
-            slot.end_ns = end_ns;
-            slot.end_seq = end_seq;
-            if outcome != Outcome::Ok {
-                slot.outcome = outcome;
+        if !self.nested && outcome == Outcome::Ok {
+            // The common case: a store, no lock. While this guard is
+            // unfinished no other non-nesting action can start, so the open
+            // action is this one.
+            debug_assert_ne!(end_ns, RUNNING);
+            inner.open_end.store(end_ns, Ordering::Release);
+        } else {
+            let mut state = inner.lock();
+            if !self.nested {
+                if let Some(slot) = state.close_open(end_ns) {
+                    slot.set_outcome(outcome);
+                }
+            } else if self.slot != NOT_STORED {
+                let end_seq = u32::try_from(state.slots.len()).unwrap_or(u32::MAX);
+                if let Some(slot) = state.slots.get_mut(self.slot) {
+                    slot.end_ns = end_ns;
+                    slot.end_seq = end_seq;
+                    slot.set_outcome(outcome);
+                }
             }
         }
-        drop(state);
         Duration::from_nanos(end_ns - self.start_ns)
     }
 }

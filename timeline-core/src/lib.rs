@@ -134,6 +134,7 @@ mod current;
 mod detail;
 mod error;
 mod guard;
+mod slots;
 mod timeline;
 
 #[doc(hidden)]

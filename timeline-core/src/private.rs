@@ -9,7 +9,8 @@ use crate::action::Outcome;
 use crate::clock::saturating_nanos;
 use crate::current::current;
 use crate::guard::ActionGuard;
-use crate::timeline::{Timeline, TimelineBuilder, UNFINISHED};
+use crate::slots::UNFINISHED;
+use crate::timeline::{Timeline, TimelineBuilder};
 
 /// The action of one call of a `#[timed]` function.
 ///

@@ -3,18 +3,20 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::action::{Action, LogTuple, Outcome, whole_millis};
 use crate::clock::{Clock, saturating_nanos};
 use crate::detail::{self, DetailFilter};
 use crate::error::{Named, OverlapError, Violation};
 use crate::guard::ActionGuard;
+use crate::slots::{self, Slot, Slots, UNFINISHED};
 
-/// The end of an action that has not finished.
-pub(crate) const UNFINISHED: u64 = u64::MAX;
+/// [`Inner::open_end`] while the open non-nesting action runs.
+pub(crate) const RUNNING: u64 = u64::MAX;
 
 /// The slot of an action that was counted in `dropped()` instead of stored.
 pub(crate) const NOT_STORED: usize = usize::MAX;
@@ -52,7 +54,11 @@ pub struct Timeline {
 pub(crate) struct Inner {
     pub(crate) clock: Clock,
     pub(crate) config: Config,
-    pub(crate) state: Mutex<State>,
+    state: Mutex<State>,
+    /// The end of the open non-nesting action, or [`RUNNING`]. Finishing
+    /// that action — the common case — is this one store, without the lock;
+    /// the next holder of the lock settles it into the action's slot.
+    pub(crate) open_end: AtomicU64,
     /// Fixes "now" for reports of timelines built with fixed timings.
     frozen_now_ns: Option<u64>,
 }
@@ -79,10 +85,14 @@ impl Default for Config {
 
 #[derive(Default)]
 pub(crate) struct State {
-    pub(crate) slots: Vec<Slot>,
+    pub(crate) slots: Slots,
     pub(crate) dropped: u64,
-    /// The one unfinished non-nesting action, if any: it blocks every start.
+    /// The last non-nesting action started, until its end is settled: while
+    /// it runs, it blocks every start.
     pub(crate) open: Option<Open>,
+    /// The end of the last non-nesting action: no later action starts
+    /// before it, whatever the clock's reads were reordered to.
+    pub(crate) floor_ns: u64,
     pub(crate) violations: Vec<Violation>,
 }
 
@@ -91,19 +101,6 @@ pub(crate) enum Open {
     /// Counted in `dropped()`, but still blocking: the rules do not change
     /// when the timeline is full.
     NotStored(Named),
-}
-
-pub(crate) struct Slot {
-    pub(crate) category: Cow<'static, str>,
-    pub(crate) detail: Cow<'static, str>,
-    pub(crate) start_ns: u64,
-    pub(crate) end_ns: u64,
-    /// How many slots existed when the action finished: its `-stop` marker
-    /// comes after exactly those in the flat OOPS form.
-    pub(crate) end_seq: usize,
-    pub(crate) nested: bool,
-    pub(crate) outcome: Outcome,
-    pub(crate) backtrace: Option<Arc<str>>,
 }
 
 // A panic never leaves a timeline inconsistent: no user code runs while its
@@ -119,7 +116,7 @@ impl Default for Timeline {
 
 impl fmt::Debug for Timeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.inner.state.lock();
+        let state = self.inner.lock();
         f.debug_struct("Timeline")
             .field("baseline", &self.inner.clock.baseline_wall())
             .field("actions", &state.slots.len())
@@ -235,33 +232,30 @@ impl Timeline {
         );
         let backtrace = inner.capture_backtrace();
 
-        let mut state = inner.state.lock();
+        let mut state = inner.lock();
         if let Some(open) = &state.open {
             let open = state.named(open);
             drop(state);
-            return Err(OverlapError {
-                open,
-                attempted: Named { category, detail },
-            });
+            return Err(OverlapError::new(open, Named { category, detail }));
         }
-        // Read under the lock that enforces the rule, so that the recorded
-        // intervals of non-nesting actions can never overlap.
-        let start_ns = inner.clock.now_ns();
+        // Read under the lock that enforces the rule, and never before the
+        // end of the previous action: the recorded intervals of non-nesting
+        // actions cannot overlap.
+        let start_ns = inner.clock.now_ns().max(state.floor_ns);
         let slot = if state.slots.len() < inner.config.max_actions {
-            if !nested {
-                state.open = Some(Open::Stored(state.slots.len()));
-            }
-            state.slots.push(Slot {
+            let index = state.slots.push(Slot {
                 category,
                 detail,
                 start_ns,
                 end_ns: UNFINISHED,
                 end_seq: 0,
                 nested,
-                outcome: Outcome::Ok,
-                backtrace,
+                extra: slots::extra(Outcome::Ok, backtrace),
             });
-            state.slots.len() - 1
+            if !nested {
+                state.open = Some(Open::Stored(index));
+            }
+            index
         } else {
             state.dropped += 1;
             if !nested {
@@ -269,6 +263,9 @@ impl Timeline {
             }
             NOT_STORED
         };
+        if !nested {
+            inner.open_end.store(RUNNING, Ordering::Relaxed);
+        }
         drop(state);
         Ok((slot, start_ns))
     }
@@ -312,26 +309,30 @@ impl Timeline {
     /// A snapshot of the stored actions, in start order. A nesting action
     /// appears once, with its full duration.
     pub fn actions(&self) -> Vec<Action> {
-        let as_of = Duration::from_nanos(self.inner.report_now_ns());
-        let state = self.inner.state.lock();
+        let as_of = self.inner.report_now_ns();
+        let state = self.inner.lock();
         let mut actions: Vec<Action> = state
             .slots
             .iter()
             .map(|slot| Action {
                 category: slot.category.clone(),
                 detail: slot.detail.clone(),
-                start: Duration::from_nanos(slot.start_ns),
-                duration: (slot.end_ns != UNFINISHED)
-                    .then(|| Duration::from_nanos(slot.end_ns.saturating_sub(slot.start_ns))),
+                start_ns: slot.start_ns,
+                duration_ns: if slot.is_finished() {
+                    slot.end_ns.saturating_sub(slot.start_ns)
+                } else {
+                    as_of.saturating_sub(slot.start_ns)
+                },
+                finished: slot.is_finished(),
                 nested: slot.nested,
-                outcome: slot.outcome.clone(),
-                backtrace: slot.backtrace.clone(),
-                as_of: as_of.max(Duration::from_nanos(slot.start_ns)),
+                extra: slot.extra.clone(),
             })
             .collect();
         drop(state);
-        // Stable: slots are stored in start order except for `record`ed ones.
-        actions.sort_by_key(Action::start);
+        // Slots are stored in start order except for `record`ed ones.
+        if !actions.is_sorted_by_key(Action::start) {
+            actions.sort_by_key(Action::start);
+        }
         actions
     }
 
@@ -351,27 +352,29 @@ impl Timeline {
     /// ```
     pub fn log_tuples(&self) -> Vec<LogTuple> {
         let as_of = self.inner.report_now_ns();
-        let state = self.inner.state.lock();
+        let state = self.inner.lock();
         // (time, order, slot, is_stop): at equal times a `-stop` comes after
         // the actions stored before the nesting action finished, and before
         // those stored after.
         let mut events: Vec<(u64, usize, usize, bool)> = Vec::with_capacity(state.slots.len());
         for (index, slot) in state.slots.iter().enumerate() {
             events.push((slot.start_ns, 2 * index + 1, index, false));
-            if slot.nested && slot.end_ns != UNFINISHED {
-                events.push((slot.end_ns, 2 * slot.end_seq, index, true));
+            if slot.nested && slot.is_finished() {
+                events.push((slot.end_ns, 2 * slot.end_seq as usize, index, true));
             }
         }
         events.sort_unstable();
         events
             .into_iter()
             .map(|(_, _, index, is_stop)| {
-                let slot = &state.slots[index];
+                let Some(slot) = state.slots.get(index) else {
+                    unreachable!("events name stored slots")
+                };
                 if slot.nested {
                     let (suffix, at, backtrace) = if is_stop {
                         ("-stop", slot.end_ns, None)
                     } else {
-                        ("-start", slot.start_ns, slot.backtrace.as_deref())
+                        ("-start", slot.start_ns, slot.backtrace())
                     };
                     let at_ms = whole_millis(Duration::from_nanos(at));
                     LogTuple {
@@ -379,10 +382,10 @@ impl Timeline {
                         end_ms: at_ms,
                         category: format!("{}{suffix}", slot.category),
                         detail: slot.detail.to_string(),
-                        backtrace: backtrace.map(str::to_owned),
+                        backtrace: backtrace.map(|b| b.to_string()),
                     }
                 } else {
-                    let end_ns = if slot.end_ns == UNFINISHED {
+                    let end_ns = if !slot.is_finished() {
                         as_of.max(slot.start_ns)
                     } else {
                         slot.end_ns
@@ -394,7 +397,7 @@ impl Timeline {
                         end_ms: start_ms.saturating_add(duration_ms),
                         category: slot.category.to_string(),
                         detail: slot.detail.to_string(),
-                        backtrace: slot.backtrace.as_deref().map(str::to_owned),
+                        backtrace: slot.backtrace().map(|b| b.to_string()),
                     }
                 }
             })
@@ -404,7 +407,7 @@ impl Timeline {
     /// How many actions are stored (at most
     /// [`max_actions`](TimelineBuilder::max_actions)).
     pub fn len(&self) -> usize {
-        self.inner.state.lock().slots.len()
+        self.inner.lock().slots.len()
     }
 
     /// Whether no action is stored.
@@ -425,12 +428,12 @@ impl Timeline {
     /// assert_eq!((timeline.len(), timeline.dropped()), (2, 3));
     /// ```
     pub fn dropped(&self) -> u64 {
-        self.inner.state.lock().dropped
+        self.inner.lock().dropped
     }
 
     /// The overlaps `#[timed]` ran into, in the order they happened.
     pub fn violations(&self) -> Vec<Violation> {
-        self.inner.state.lock().violations.clone()
+        self.inner.lock().violations.clone()
     }
 
     /// The wall-clock time at which the timeline started.
@@ -451,7 +454,7 @@ impl Timeline {
     /// Notes an overlap that `#[timed]` ran into.
     pub(crate) fn record_violation(&self, overlap: OverlapError) {
         let at = Duration::from_nanos(self.inner.clock.now_ns());
-        let mut state = self.inner.state.lock();
+        let mut state = self.inner.lock();
         if state.violations.len() < self.inner.config.max_actions {
             state.violations.push(Violation { overlap, at });
         }
@@ -461,23 +464,53 @@ impl Timeline {
 impl State {
     fn named(&self, open: &Open) -> Named {
         match open {
-            Open::Stored(index) => {
-                let slot = &self.slots[*index];
-                Named {
+            Open::Stored(index) => match self.slots.get(*index) {
+                Some(slot) => Named {
                     category: slot.category.clone(),
                     detail: slot.detail.clone(),
-                }
-            }
+                },
+                None => unreachable!("the open action is stored"),
+            },
             Open::NotStored(named) => named.clone(),
+        }
+    }
+
+    /// Finishes the open non-nesting action at `end_ns`.
+    pub(crate) fn close_open(&mut self, end_ns: u64) -> Option<&mut Slot> {
+        self.floor_ns = self.floor_ns.max(end_ns);
+        match self.open.take()? {
+            Open::Stored(index) => {
+                let slot = self.slots.get_mut(index)?;
+                slot.end_ns = end_ns;
+                Some(slot)
+            }
+            Open::NotStored(_) => None,
         }
     }
 }
 
 impl Inner {
+    /// The state, with the end of an open action that finished without the
+    /// lock settled into its slot.
+    #[inline]
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        let mut state = self.state.lock();
+        if state.open.is_some() {
+            let end_ns = self.open_end.load(Ordering::Acquire);
+            if end_ns != RUNNING {
+                state.close_open(end_ns);
+            }
+        }
+        state
+    }
+
+    #[inline]
     fn capture_backtrace(&self) -> Option<Arc<str>> {
-        self.config
-            .capture_backtraces
-            .then(|| Arc::from(std::backtrace::Backtrace::force_capture().to_string()))
+        if self.config.capture_backtraces {
+            Some(capture_backtrace())
+        } else {
+            None
+        }
     }
 
     /// "Now" for snapshots and reports: the clock, or the fixed time of a
@@ -503,9 +536,9 @@ impl Inner {
             self.config.max_detail_len,
         );
         let backtrace = self.capture_backtrace();
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         if state.slots.len() < self.config.max_actions {
-            let end_seq = state.slots.len() + 1;
+            let end_seq = u32::try_from(state.slots.len() + 1).unwrap_or(u32::MAX);
             state.slots.push(Slot {
                 category,
                 detail,
@@ -513,13 +546,17 @@ impl Inner {
                 end_ns,
                 end_seq,
                 nested,
-                outcome,
-                backtrace,
+                extra: slots::extra(outcome, backtrace),
             });
         } else {
             state.dropped += 1;
         }
     }
+}
+
+#[cold]
+fn capture_backtrace() -> Arc<str> {
+    Arc::from(std::backtrace::Backtrace::force_capture().to_string())
 }
 
 /// Settings for a new [`Timeline`]: limits, detail filter, backtraces and
@@ -618,6 +655,7 @@ impl TimelineBuilder {
                 clock,
                 config: self.config,
                 state: Mutex::new(State::default()),
+                open_end: AtomicU64::new(RUNNING),
                 frozen_now_ns: None,
             }),
         }

@@ -1,0 +1,198 @@
+//! Where a timeline keeps its actions: compact slots in chunks that never
+//! move, so storing the thousandth action copies none of the others.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::action::Outcome;
+
+/// The end of an action that has not finished.
+pub(crate) const UNFINISHED: u64 = u64::MAX;
+
+/// One stored action. Kept small (80 bytes): what most actions lack —
+/// an outcome other than `Ok`, a backtrace — lives in [`Extra`].
+pub(crate) struct Slot {
+    pub(crate) category: Cow<'static, str>,
+    pub(crate) detail: Cow<'static, str>,
+    pub(crate) start_ns: u64,
+    pub(crate) end_ns: u64,
+    /// For a nesting action: how many slots existed when it finished, so its
+    /// `-stop` marker comes after exactly those in the flat OOPS form.
+    pub(crate) end_seq: u32,
+    pub(crate) nested: bool,
+    /// Shared with the snapshots of the action: copying one is cheap.
+    pub(crate) extra: Option<Arc<Extra>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extra {
+    pub(crate) outcome: Outcome,
+    pub(crate) backtrace: Option<Arc<str>>,
+}
+
+impl Slot {
+    pub(crate) fn backtrace(&self) -> Option<&Arc<str>> {
+        self.extra.as_ref()?.backtrace.as_ref()
+    }
+
+    pub(crate) fn set_outcome(&mut self, outcome: Outcome) {
+        if outcome != Outcome::Ok || self.extra.is_some() {
+            Arc::make_mut(self.extra.get_or_insert_with(Arc::default)).outcome = outcome;
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.end_ns != UNFINISHED
+    }
+}
+
+pub(crate) fn extra(outcome: Outcome, backtrace: Option<Arc<str>>) -> Option<Arc<Extra>> {
+    (outcome != Outcome::Ok || backtrace.is_some()).then(|| Arc::new(Extra { outcome, backtrace }))
+}
+
+/// Slots in chunks of 32, 64, 128… that are allocated whole and never
+/// reallocated.
+#[derive(Default)]
+pub(crate) struct Slots {
+    chunks: Vec<Vec<Slot>>,
+    len: usize,
+}
+
+const FIRST_CHUNK: usize = 32;
+
+impl Slots {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Stores `slot` and returns its index.
+    #[inline]
+    pub(crate) fn push(&mut self, slot: Slot) -> usize {
+        let (chunk, _) = locate(self.len);
+        if chunk == self.chunks.len() {
+            self.chunks.push(spare::take(FIRST_CHUNK << chunk));
+        }
+        self.chunks[chunk].push(slot);
+        self.len += 1;
+        self.len - 1
+    }
+
+    pub(crate) fn get(&self, index: usize) -> Option<&Slot> {
+        let (chunk, offset) = locate(index);
+        self.chunks.get(chunk)?.get(offset)
+    }
+
+    pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut Slot> {
+        let (chunk, offset) = locate(index);
+        self.chunks.get_mut(chunk)?.get_mut(offset)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.chunks.iter().flatten()
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        for chunk in self.chunks.drain(..) {
+            spare::give(chunk);
+        }
+    }
+}
+
+/// Empty chunks of finished timelines, kept per thread for the next
+/// timeline: a request's storage is then neither allocated nor faulted in
+/// again. Bounded, so a thread keeps at most `MAX_SLOTS` spare slots.
+mod spare {
+    use std::cell::RefCell;
+
+    use super::Slot;
+
+    const MAX_SLOTS: usize = 16 * 1024;
+
+    thread_local! {
+        static SPARE: RefCell<Vec<Vec<Slot>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn take(capacity: usize) -> Vec<Slot> {
+        SPARE
+            .try_with(|spare| {
+                let mut spare = spare.try_borrow_mut().ok()?;
+                let found = spare
+                    .iter()
+                    .position(|chunk| chunk.capacity() == capacity)?;
+                Some(spare.swap_remove(found))
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(capacity))
+    }
+
+    pub(super) fn give(mut chunk: Vec<Slot>) {
+        chunk.clear();
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                let kept: usize = spare.iter().map(Vec::capacity).sum();
+                if kept + chunk.capacity() <= MAX_SLOTS {
+                    spare.push(chunk);
+                }
+            }
+        });
+    }
+}
+
+/// The chunk and offset of slot `index`: chunk `k` holds `32 << k` slots and
+/// starts at `32 * (2^k - 1)`.
+#[inline]
+fn locate(index: usize) -> (usize, usize) {
+    let blocks = index / FIRST_CHUNK + 1;
+    let chunk = (usize::BITS - 1 - blocks.leading_zeros()) as usize;
+    (chunk, index - FIRST_CHUNK * ((1 << chunk) - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(n: usize) -> Slot {
+        Slot {
+            category: Cow::Borrowed("c"),
+            detail: Cow::Owned(n.to_string()),
+            start_ns: n as u64,
+            end_ns: UNFINISHED,
+            end_seq: 0,
+            nested: false,
+            extra: None,
+        }
+    }
+
+    #[test]
+    fn chunks_double_and_indices_map_back() {
+        assert_eq!(locate(0), (0, 0));
+        assert_eq!(locate(31), (0, 31));
+        assert_eq!(locate(32), (1, 0));
+        assert_eq!(locate(95), (1, 63));
+        assert_eq!(locate(96), (2, 0));
+        let mut slots = Slots::default();
+        for n in 0..1_000 {
+            assert_eq!(slots.push(slot(n)), n);
+        }
+        assert_eq!(slots.len(), 1_000);
+        assert!(slots.chunks.iter().all(|c| c.len() <= c.capacity()));
+        for n in [0, 31, 32, 500, 999] {
+            assert_eq!(slots.get(n).unwrap().detail, n.to_string());
+        }
+        assert!(slots.get(1_000).is_none());
+        let order: Vec<u64> = slots.iter().map(|s| s.start_ns).collect();
+        assert_eq!(order, (0..1_000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_slot_is_small() {
+        assert!(
+            std::mem::size_of::<Slot>() <= 80,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
+    }
+}
