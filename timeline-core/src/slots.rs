@@ -70,6 +70,10 @@ impl Slots {
     pub(crate) fn push(&mut self, slot: Slot) -> usize {
         let (chunk, _) = locate(self.len);
         if chunk == self.chunks.len() {
+            if chunk == 0 {
+                // Room for the chunks of two million slots, in one allocation.
+                self.chunks.reserve_exact(16);
+            }
             self.chunks.push(spare::take(FIRST_CHUNK << chunk));
         }
         self.chunks[chunk].push(slot);
