@@ -70,14 +70,21 @@ fn storage_allocations_are_amortised_to_nothing() {
     });
     // 10,000 slots span 9 chunks, listed in one more allocation; nothing
     // else allocates.
-    assert!(allocations <= 10, "{allocations} allocations for 10,000 actions");
+    assert!(
+        allocations <= 10,
+        "{allocations} allocations for 10,000 actions"
+    );
 }
 
 #[test]
 fn actions_on_the_current_timeline_allocate_nothing() {
     let timeline = Timeline::new();
     timeline.scope(|| {
-        current().unwrap().start("SQL-main", "SELECT 1").unwrap().finish();
+        current()
+            .unwrap()
+            .start("SQL-main", "SELECT 1")
+            .unwrap()
+            .finish();
         let allocations = allocations_in(|| {
             for _ in 1..FIRST_CHUNK {
                 let current = current().unwrap();
@@ -98,8 +105,15 @@ fn a_dynamic_detail_costs_its_own_allocation_only() {
             drop(timeline.start("SQL-main", detail).unwrap());
         }
     });
-    assert_eq!(allocations, (FIRST_CHUNK - 1) as u64, "one per detail, the format! itself");
-    assert_eq!(timeline.actions()[5].detail(), "SELECT * FROM bug WHERE id = 5");
+    assert_eq!(
+        allocations,
+        (FIRST_CHUNK - 1) as u64,
+        "one per detail, the format! itself"
+    );
+    assert_eq!(
+        timeline.actions()[5].detail(),
+        "SELECT * FROM bug WHERE id = 5"
+    );
 }
 
 #[test]

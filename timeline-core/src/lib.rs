@@ -134,6 +134,7 @@ mod current;
 mod detail;
 mod error;
 mod guard;
+pub mod integrations;
 mod slots;
 mod timeline;
 

@@ -1,0 +1,5 @@
+//! Integrations with other crates, each behind a cargo feature of the same
+//! name, so the default build pulls in none of them.
+
+#[cfg(feature = "tracing")]
+pub mod tracing;
