@@ -195,3 +195,48 @@ fn with_timeline_on_a_work_stealing_runtime_gives_each_task_its_own_timeline() {
         assert_eq!(details, expected);
     }
 }
+
+#[test]
+fn with_current_carries_the_timeline_into_spawn_blocking() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let timeline = Timeline::new();
+    runtime.block_on(
+        async {
+            let blocking = timeline_core::with_current(|| {
+                let timeline = current().expect("carried into the blocking pool");
+                timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+                thread::current().id()
+            });
+            let worker = tokio::task::spawn_blocking(blocking).await.unwrap();
+            assert_ne!(worker, thread::current().id());
+            tokio::spawn(
+                async {
+                    current()
+                        .expect("carried into the task")
+                        .start("HTTP-get", "/")
+                        .unwrap()
+                        .finish()
+                }
+                .with_current_timeline(),
+            )
+            .await
+            .unwrap();
+        }
+        .with_timeline(timeline.clone()),
+    );
+    let categories: Vec<String> = timeline
+        .actions()
+        .iter()
+        .map(|a| a.category().to_owned())
+        .collect();
+    assert_eq!(categories, ["SQL-main", "HTTP-get"]);
+}
+
+#[test]
+fn with_current_without_a_timeline_runs_with_none() {
+    let run = timeline_core::with_current(|| current().is_none());
+    assert!(thread::spawn(run).join().unwrap());
+}

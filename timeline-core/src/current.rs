@@ -40,6 +40,33 @@ pub fn current() -> Option<Timeline> {
         .flatten()
 }
 
+/// Wraps `f` so that it runs with the timeline that is current now, on
+/// whatever thread it runs: the way to carry a request's timeline into
+/// `tokio::task::spawn_blocking`, a thread pool or `std::thread::spawn`,
+/// where blocking database calls happen.
+///
+/// With no current timeline, `f` runs with none.
+///
+/// ```
+/// use timeline_core::{current, with_current, Timeline};
+///
+/// let timeline = Timeline::new();
+/// timeline.scope(|| {
+///     let query = with_current(|| {
+///         current().unwrap().start("SQL-main", "SELECT 1").unwrap().finish();
+///     });
+///     std::thread::spawn(query).join().unwrap();
+/// });
+/// assert_eq!(timeline.len(), 1);
+/// ```
+pub fn with_current<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+    let timeline = current();
+    move || match timeline {
+        Some(timeline) => timeline.scope(f),
+        None => f(),
+    }
+}
+
 /// Makes a timeline the current one of this thread until it is dropped; see
 /// [`Timeline::enter`].
 ///
@@ -157,6 +184,36 @@ pub trait WithTimeline: Future + Sized {
     /// Wraps the future so that `timeline` is current during every poll of
     /// it, and only then.
     fn with_timeline(self, timeline: Timeline) -> impl Future<Output = Self::Output>;
+
+    /// Wraps the future so that the timeline current now (if any) is current
+    /// during every poll of it: the way to carry a request's timeline into
+    /// `tokio::spawn`.
+    ///
+    /// ```
+    /// use timeline_core::{current, Timeline, WithTimeline};
+    ///
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let waker = std::task::Waker::noop();
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// let timeline = Timeline::new();
+    /// let task = timeline.scope(|| {
+    ///     async { current().unwrap().start("HTTP-get", "/a").unwrap().finish() }.with_current_timeline()
+    /// });
+    /// block_on(task); // polled later, elsewhere: still records onto `timeline`
+    /// assert_eq!(timeline.len(), 1);
+    /// ```
+    fn with_current_timeline(self) -> impl Future<Output = Self::Output> {
+        let timeline = current();
+        async move {
+            match timeline {
+                Some(timeline) => self.with_timeline(timeline).await,
+                None => self.await,
+            }
+        }
+    }
 }
 
 impl<F: Future> WithTimeline for F {

@@ -143,7 +143,7 @@ mod timeline;
 pub mod __private;
 
 pub use action::{Action, LogTuple, Outcome};
-pub use current::{EnterGuard, WithTimeline, current};
+pub use current::{EnterGuard, WithTimeline, current, with_current};
 pub use error::{OverlapError, Violation};
 pub use guard::ActionGuard;
 pub use timeline::{Timeline, TimelineBuilder};
