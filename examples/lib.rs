@@ -1,2 +1,4 @@
-//! Runnable examples of `timeline`: see the `[[example]]` entries of this
-//! package's manifest.
+//! Runnable examples of `timeline`, and the small bug tracker they serve:
+//! see the `[[example]]` entries of this package's manifest.
+
+pub mod bugs;
