@@ -160,6 +160,7 @@ pub trait WithTimeline: Future + Sized {
 }
 
 impl<F: Future> WithTimeline for F {
+    #[allow(clippy::manual_async_fn)] // the trait's `impl Future` signature, kept as written
     fn with_timeline(self, timeline: Timeline) -> impl Future<Output = F::Output> {
         async move {
             let mut inner = pin!(self);
