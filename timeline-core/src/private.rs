@@ -149,7 +149,15 @@ pub fn push_fixed(
             .min(UNFINISHED - 1),
         None => UNFINISHED,
     };
-    timeline
-        .inner
-        .push_finished(category.into(), detail.into(), start_ns, end_ns, nested, outcome);
+    timeline.inner.push_finished(
+        category.into(),
+        detail.into(),
+        start_ns,
+        end_ns,
+        nested,
+        outcome,
+    );
 }
+
+/// `format!`, by a path that a crate's own `std` or `format` cannot shadow.
+pub use std::format;
