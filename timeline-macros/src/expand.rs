@@ -9,7 +9,7 @@ use syn::{Ident, ReturnType, Signature, Type};
 
 use crate::args::Args;
 use crate::item::{self, Body, TimedFn};
-use crate::valid::{self, Detail, Errors, Plan, SELF_ARGUMENT};
+use crate::valid::{self, Detail, Errors, Plan};
 
 /// `#[timed(args)] item`: the timed function, or the errors followed by the
 /// unchanged item, so that the user sees only the real problem.
@@ -82,17 +82,12 @@ fn timed_body(sig: &Signature, body: Body, plan: &Plan) -> TokenStream {
     let nested = plan.nested;
     let detail = match &plan.detail {
         Detail::Static(literal) => literal.to_token_stream(),
-        Detail::Format {
+        Detail::Format(literal) => quote!(#krate::__private::format!(#literal)),
+        Detail::FormatSelf {
             literal,
-            receiver: None,
-        } => quote!(#krate::__private::format!(#literal)),
-        Detail::Format {
-            literal,
-            receiver: Some(receiver),
-        } => {
-            let name = Ident::new(SELF_ARGUMENT, Span::call_site());
-            quote!(#krate::__private::format!(#literal, #name = #receiver))
-        }
+            name,
+            receiver,
+        } => quote!(#krate::__private::format!(#literal, #name = #receiver)),
     };
     let is_async = sig.asyncness.is_some();
     let start_fn = Ident::new(

@@ -23,17 +23,18 @@ pub(crate) struct Plan {
 pub(crate) enum Detail {
     /// No placeholder: a `&'static str`, escapes (`{{`, `}}`) resolved.
     Static(LitStr),
-    /// A format string whose placeholders name parameters. `{self}` is
-    /// renamed `{__timed_self}` (a keyword cannot be a named argument of
-    /// `format!`) and passed explicitly as the receiver.
-    Format {
+    /// A format string whose placeholders name parameters, captured by
+    /// `format!` itself.
+    Format(LitStr),
+    /// A format string that also names `self`: a keyword cannot be captured
+    /// nor be a named argument of `format!`, so `{self}` is renamed to a
+    /// name no parameter has, and the receiver passed under that name.
+    FormatSelf {
         literal: LitStr,
-        receiver: Option<Token![self]>,
+        name: Ident,
+        receiver: Token![self],
     },
 }
-
-/// The name under which `{self}` reaches `format!`.
-pub(crate) const SELF_ARGUMENT: &str = "__timed_self";
 
 /// Checks everything the arguments and the function must agree on.
 pub(crate) fn check(args: &Args, function: &TimedFn) -> syn::Result<Plan> {
@@ -221,6 +222,10 @@ fn check_detail(literal: &LitStr, function: &TimedFn) -> syn::Result<Detail> {
     let mut format = String::with_capacity(value.len());
     let mut placeholders = 0;
     let mut uses_self = false;
+    let self_name = (0..)
+        .map(|n| format!("__timed_self{n}"))
+        .find(|name| !params.contains(name))
+        .unwrap_or_default();
     let mut chars = value.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
@@ -265,7 +270,7 @@ fn check_detail(literal: &LitStr, function: &TimedFn) -> syn::Result<Detail> {
                 format.push('{');
                 if name == "self" {
                     uses_self = true;
-                    format.push_str(SELF_ARGUMENT);
+                    format.push_str(&self_name);
                 } else {
                     format.push_str(name);
                 }
@@ -282,19 +287,17 @@ fn check_detail(literal: &LitStr, function: &TimedFn) -> syn::Result<Detail> {
         }
     }
 
-    Ok(if placeholders == 0 {
-        Detail::Static(LitStr::new(&unescaped, literal.span()))
-    } else if uses_self {
-        Detail::Format {
-            literal: LitStr::new(&format, literal.span()),
-            receiver: params.receiver,
-        }
-    } else {
-        Detail::Format {
-            literal: literal.clone(),
-            receiver: None,
-        }
-    })
+    Ok(
+        match (placeholders, uses_self.then_some(params.receiver).flatten()) {
+            (0, _) => Detail::Static(LitStr::new(&unescaped, literal.span())),
+            (_, Some(receiver)) => Detail::FormatSelf {
+                literal: LitStr::new(&format, literal.span()),
+                name: Ident::new(&self_name, Span::call_site()),
+                receiver,
+            },
+            (_, None) => Detail::Format(literal.clone()),
+        },
+    )
 }
 
 /// Checks the name of one `{name}` or `{name:spec}` placeholder.
