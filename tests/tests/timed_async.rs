@@ -79,15 +79,25 @@ async fn early_exit(n: u32) -> Result<u32, std::num::TryFromIntError> {
 fn return_and_question_mark_complete_the_action_they_do_not_cancel_it() {
     let timeline = Timeline::new();
     let results = block_on(
-        async { (early_exit(0).await, early_exit(300).await, early_exit(4).await) }
-            .with_timeline(timeline.clone()),
+        async {
+            (
+                early_exit(0).await,
+                early_exit(300).await,
+                early_exit(4).await,
+            )
+        }
+        .with_timeline(timeline.clone()),
     );
     assert_eq!(results.0, Ok(0));
     assert!(results.1.is_err());
     assert_eq!(results.2, Ok(8));
     let actions = timeline.actions();
     assert_eq!(actions.len(), 3);
-    assert!(actions.iter().all(|action| action.outcome() == &Outcome::Ok));
+    assert!(
+        actions
+            .iter()
+            .all(|action| action.outcome() == &Outcome::Ok)
+    );
 }
 
 #[timed(category = "panics")]
@@ -120,9 +130,17 @@ fn without_a_timeline_the_body_runs_and_the_detail_is_not_formatted() {
 
     let timeline = Timeline::new();
     let future = show(&counted);
-    assert_eq!(counted.formatted.get(), 0, "formatted before the first poll");
+    assert_eq!(
+        counted.formatted.get(),
+        0,
+        "formatted before the first poll"
+    );
     assert_eq!(block_on(future.with_timeline(timeline.clone())), 42);
-    assert_eq!(counted.formatted.get(), 1, "formatted once, at the first poll");
+    assert_eq!(
+        counted.formatted.get(),
+        1,
+        "formatted once, at the first poll"
+    );
     assert_eq!(timeline.actions()[0].detail(), "value");
 }
 
@@ -191,7 +209,8 @@ fn on_a_multi_thread_runtime_each_task_records_onto_its_own_timeline() {
             .map(|(i, timeline)| {
                 let i = u32::try_from(i).unwrap();
                 tokio::spawn(
-                    async move { hop(i).await + hop(i + 100).await }.with_timeline(timeline.clone()),
+                    async move { hop(i).await + hop(i + 100).await }
+                        .with_timeline(timeline.clone()),
                 )
             })
             .collect();

@@ -178,9 +178,7 @@ fn panics_before_returning() -> Result<(), String> {
 #[test]
 fn a_panic_in_an_err_function_is_panicked() {
     let timeline = Timeline::new();
-    let caught = panic::catch_unwind(AssertUnwindSafe(|| {
-        timeline.scope(panics_before_returning)
-    }));
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| timeline.scope(panics_before_returning)));
     assert!(caught.is_err());
     assert_eq!(outcomes(&timeline), [Outcome::Panicked]);
 }

@@ -234,12 +234,7 @@ struct Point {
 }
 
 #[timed(detail = "{x},{y} {label} {first}")]
-fn at(
-    (x, y): (i32, i32),
-    Point { label, .. }: Point,
-    [first, _]: [u8; 2],
-    _: bool,
-) -> i32 {
+fn at((x, y): (i32, i32), Point { label, .. }: Point, [first, _]: [u8; 2], _: bool) -> i32 {
     x + y + i32::from(first)
 }
 
