@@ -193,10 +193,7 @@ fn string_value(
     let value = rest_of_arg(input)?;
     Err(syn::Error::new_spanned(
         value,
-        format!(
-            "`{name}` takes a string literal, not an expression or constant: {write} \
-             (the literal is checked when the crate compiles)"
-        ),
+        format!("`{name}` takes a string literal, not an expression or a constant: {write}"),
     ))
 }
 

@@ -58,9 +58,11 @@ pub(crate) fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
             let body = timed_body(&sig, body, &plan);
             quote! { #(#attrs)* #vis #sig #body }
         }
-        (Err(error), ..) => {
+        (Err(error), function, _) => {
             let error = error.to_compile_error();
-            quote! { #error #item }
+            // Parameters used only in the detail are unused without it.
+            let allow = function.map(|_| quote!(#[allow(unused_variables)]));
+            quote! { #error #allow #item }
         }
         // Unreachable: a checked plan has a function with a body.
         _ => item,
@@ -108,6 +110,7 @@ fn timed_body(sig: &Signature, body: Body, plan: &Plan) -> TokenStream {
         ReturnType::Default => sig.ident.span(),
     };
     let complete = if plan.err {
+        let result = Ident::new("__timed_result", Span::mixed_site().located_at(return_span));
         quote_spanned!(return_span=> #call.complete_result(&#result);)
     } else {
         quote!(#call.complete();)
@@ -169,7 +172,7 @@ fn fake_return(sig: &Signature) -> Option<TokenStream> {
             (erased.into_token_stream(), ty.span())
         }
     };
-    let fake = Ident::new("__timed_fake_return", Span::mixed_site());
+    let fake = Ident::new("__timed_fake_return", Span::mixed_site().located_at(span));
     Some(quote_spanned! {span=>
         #[allow(
             unknown_lints,

@@ -252,6 +252,9 @@ fn check_detail(literal: &LitStr, function: &TimedFn) -> syn::Result<Detail> {
                         closed = true;
                         break;
                     }
+                    if c == '{' {
+                        break;
+                    }
                     inner.push(c);
                 }
                 if !closed {
@@ -325,8 +328,9 @@ fn check_placeholder(name: &str, params: &Params, fn_name: &Ident) -> Result<(),
     }
     if syn::parse_str::<Ident>(name).is_err() {
         return Err(format!(
-            "`{{{name}}}` in the detail is not a parameter name: placeholders name parameters \
-             (or `self`), not expressions; {}",
+            "`{{{name}}}` in the detail is not a parameter name: placeholders name parameters, \
+             not expressions; {}; to show a field, take it as a parameter, or format it in \
+             the `Display` of its type",
             can_name(params, fn_name)
         ));
     }
