@@ -305,3 +305,35 @@ fn an_async_block_completes_on_its_first_poll_when_nothing_is_pending() {
     assert!(future.as_mut().poll(&mut cx).is_ready());
     assert_eq!(timeline.actions()[0].outcome(), &Outcome::Ok);
 }
+
+#[timed(category = "opaque")]
+async fn opaque(n: u32) -> impl std::fmt::Display {
+    yield_once().await;
+    n
+}
+
+#[timed(category = "borrowed", detail = "{prefix}")]
+async fn first_with<'a>(items: &'a [String], prefix: &str) -> Option<&'a str> {
+    yield_once().await;
+    items
+        .iter()
+        .find(|item| item.starts_with(prefix))
+        .map(String::as_str)
+}
+
+#[test]
+fn impl_trait_and_borrowed_returns_work() {
+    let timeline = Timeline::new();
+    let items = vec!["apple".to_owned(), "banana".to_owned()];
+    let (shown, found) = block_on(
+        async { (opaque(3).await.to_string(), first_with(&items, "ba").await) }
+            .with_timeline(timeline.clone()),
+    );
+    assert_eq!((shown.as_str(), found), ("3", Some("banana")));
+    let categories: Vec<String> = timeline
+        .actions()
+        .iter()
+        .map(|action| action.category().to_owned())
+        .collect();
+    assert_eq!(categories, ["opaque", "borrowed"]);
+}
