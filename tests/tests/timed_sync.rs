@@ -310,3 +310,19 @@ fn a_diverging_function_is_timed() {
     assert!(panic::catch_unwind(AssertUnwindSafe(|| timeline.scope(|| never_returns()))).is_err());
     assert_eq!(timeline.actions()[0].outcome(), &Outcome::Panicked);
 }
+
+#[timed(category = "inner-attributes")]
+fn with_inner_attributes() -> u32 {
+    #![allow(unused_variables)]
+    // Without the inner attribute kept first in the body, the unused
+    // variable would fail `clippy -D warnings` on this file.
+    let unused = 1;
+    2
+}
+
+#[test]
+fn inner_attributes_of_the_body_stay_in_effect() {
+    let timeline = Timeline::new();
+    assert_eq!(timeline.scope(with_inner_attributes), 2);
+    assert_eq!(timeline.actions()[0].category(), "inner-attributes");
+}

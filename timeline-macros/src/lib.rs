@@ -38,8 +38,8 @@ use proc_macro::TokenStream;
 ///
 /// All are optional, in any order, each at most once.
 ///
-/// - `category = "…"`: the action's category, a string literal. Default: the
-///   function's name.
+/// - `category = "…"`: the action's category, a non-empty string literal.
+///   Default: the function's name.
 /// - `detail = "…"`: the action's detail, a format string whose placeholders
 ///   name the function's parameters: `{id}`, `{id:?}`, `{name:>8}`, the
 ///   bindings of a parameter pattern such as `(x, y): (i32, i32)`, and
