@@ -205,3 +205,62 @@ impl VisitMut for ImplTraitEraser {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::TokenStream;
+
+    fn expand(args: &str, item: &str) -> String {
+        let args: TokenStream = args.parse().unwrap();
+        let item: TokenStream = item.parse().unwrap();
+        super::timed(args, item).to_string()
+    }
+
+    #[test]
+    fn a_sync_function_without_err_runs_its_body_in_place() {
+        let out = expand("category = \"SQL\"", "fn f(id: i64) -> i64 { id }");
+        assert!(out.contains("TimedCall :: start (\"SQL\" , false"), "{out}");
+        assert!(
+            !out.contains("move ||"),
+            "no closure around the body: {out}"
+        );
+        assert!(
+            !out.contains("complete"),
+            "the drop finishes the action: {out}"
+        );
+    }
+
+    #[test]
+    fn a_detail_without_placeholders_is_a_static_str() {
+        let out = expand("detail = \"a {{b}}\"", "fn f() {}");
+        assert!(out.contains("|| \"a {b}\""), "{out}");
+        assert!(!out.contains("format"), "{out}");
+    }
+
+    #[test]
+    fn a_detail_with_placeholders_is_formatted_through_the_core_crate() {
+        let out = expand("detail = \"{id}\"", "fn f(id: i64) {}");
+        assert!(
+            out.contains("|| :: timeline_core :: __private :: format ! (\"{id}\")"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn crate_argument_replaces_the_core_path() {
+        let out = expand("crate = my::tl", "async fn f() {}");
+        assert!(
+            out.contains("my :: tl :: __private :: TimedCall :: start_async"),
+            "{out}"
+        );
+        assert!(!out.contains("timeline_core"), "{out}");
+    }
+
+    #[test]
+    fn on_error_the_item_is_emitted_unchanged_after_the_errors() {
+        let out = expand("bogus, nested, nested", "fn f() { body() }");
+        assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+        assert!(out.ends_with("fn f () { body () }"), "{out}");
+        assert!(!out.contains("TimedCall"), "{out}");
+    }
+}
