@@ -89,11 +89,18 @@ pub fn create_database(path: &Path) -> rusqlite::Result<()> {
     for id in 1..=20 {
         tx.execute(
             "INSERT INTO person (id, name, email) VALUES (?1, ?2, ?3)",
-            params![id, format!("Person {id}"), format!("person{id}@bugs.example")],
+            params![
+                id,
+                format!("Person {id}"),
+                format!("person{id}@bugs.example")
+            ],
         )?;
     }
     for (id, name) in [(1, "launchpad"), (2, "timeline"), (3, "storm")] {
-        tx.execute("INSERT INTO product (id, name) VALUES (?1, ?2)", params![id, name])?;
+        tx.execute(
+            "INSERT INTO product (id, name) VALUES (?1, ?2)",
+            params![id, name],
+        )?;
     }
     for id in 1..=60i64 {
         tx.execute(
@@ -117,9 +124,14 @@ pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// The bugs of a product.
-#[timed(category = "SQL-main", detail = "SELECT id, title, status, assignee FROM bug WHERE product = {product} ORDER BY id")]
+#[timed(
+    category = "SQL-main",
+    detail = "SELECT id, title, status, assignee FROM bug WHERE product = {product} ORDER BY id"
+)]
 pub fn bugs_of_product(conn: &Connection, product: i64) -> rusqlite::Result<Vec<Bug>> {
-    let mut statement = conn.prepare_cached("SELECT id, title, status, assignee FROM bug WHERE product = ?1 ORDER BY id")?;
+    let mut statement = conn.prepare_cached(
+        "SELECT id, title, status, assignee FROM bug WHERE product = ?1 ORDER BY id",
+    )?;
     let bugs = statement.query_map([product], |row| {
         Ok(Bug {
             id: row.get(0)?,
@@ -132,7 +144,10 @@ pub fn bugs_of_product(conn: &Connection, product: i64) -> rusqlite::Result<Vec<
 }
 
 /// One person, by id.
-#[timed(category = "SQL-main", detail = "SELECT name, email FROM person WHERE id = {id}")]
+#[timed(
+    category = "SQL-main",
+    detail = "SELECT name, email FROM person WHERE id = {id}"
+)]
 pub fn person(conn: &Connection, id: i64) -> rusqlite::Result<Person> {
     conn.prepare_cached("SELECT name, email FROM person WHERE id = ?1")?
         .query_row([id], |row| {
@@ -148,7 +163,10 @@ pub fn person(conn: &Connection, id: i64) -> rusqlite::Result<Person> {
     category = "SQL-main",
     detail = "SELECT bug.id, title, status, assignee, name, email FROM bug JOIN person ON person.id = assignee WHERE product = {product} ORDER BY bug.id"
 )]
-pub fn bugs_with_assignees(conn: &Connection, product: i64) -> rusqlite::Result<Vec<(Bug, Person)>> {
+pub fn bugs_with_assignees(
+    conn: &Connection,
+    product: i64,
+) -> rusqlite::Result<Vec<(Bug, Person)>> {
     let mut statement = conn.prepare_cached(
         "SELECT bug.id, title, status, assignee, name, email FROM bug JOIN person ON person.id = assignee \
          WHERE product = ?1 ORDER BY bug.id",
@@ -171,7 +189,10 @@ pub fn bugs_with_assignees(conn: &Connection, product: i64) -> rusqlite::Result<
 }
 
 /// One bug, by id.
-#[timed(category = "SQL-main", detail = "SELECT id, title, status, assignee FROM bug WHERE id = {id}")]
+#[timed(
+    category = "SQL-main",
+    detail = "SELECT id, title, status, assignee FROM bug WHERE id = {id}"
+)]
 pub fn bug(conn: &Connection, id: i64) -> rusqlite::Result<Option<Bug>> {
     conn.prepare_cached("SELECT id, title, status, assignee FROM bug WHERE id = ?1")?
         .query_row([id], |row| {
@@ -186,14 +207,24 @@ pub fn bug(conn: &Connection, id: i64) -> rusqlite::Result<Option<Bug>> {
 }
 
 /// Sets a bug's status; the schema refuses unknown statuses.
-#[timed(category = "SQL-main", detail = "UPDATE bug SET status = {status:?} WHERE id = {id}", err)]
+#[timed(
+    category = "SQL-main",
+    detail = "UPDATE bug SET status = {status:?} WHERE id = {id}",
+    err
+)]
 pub fn set_status(conn: &Connection, id: i64, status: &str) -> rusqlite::Result<usize> {
-    conn.execute("UPDATE bug SET status = ?1 WHERE id = ?2", params![status, id])
+    conn.execute(
+        "UPDATE bug SET status = ?1 WHERE id = ?2",
+        params![status, id],
+    )
 }
 
 /// A transaction, as a nesting action around its statements.
 #[timed(category = "SQL-main", detail = "BEGIN … COMMIT", nested)]
-fn in_transaction<T>(conn: &Connection, work: impl FnOnce() -> Result<T, PageError>) -> Result<T, PageError> {
+fn in_transaction<T>(
+    conn: &Connection,
+    work: impl FnOnce() -> Result<T, PageError>,
+) -> Result<T, PageError> {
     conn.execute_batch("BEGIN")?;
     match work() {
         Ok(value) => {
@@ -210,10 +241,18 @@ fn in_transaction<T>(conn: &Connection, work: impl FnOnce() -> Result<T, PageErr
 /// Queues a mail as a file in a local spool directory: a real write, timed
 /// with a guard on the current timeline.
 pub fn send_mail(spool: &Path, to: &str, subject: &str) -> Result<PathBuf, PageError> {
-    let guard = current().and_then(|timeline| timeline.start("mail-send", format!("to: {to} subject: {subject}")).ok());
+    let guard = current().and_then(|timeline| {
+        timeline
+            .start("mail-send", format!("to: {to} subject: {subject}"))
+            .ok()
+    });
     let path = spool.join(format!("{}-{}.eml", std::process::id(), unique()));
-    let written = fs::create_dir_all(spool)
-        .and_then(|()| fs::write(&path, format!("To: {to}\nSubject: {subject}\n\nThis bug changed.\n")));
+    let written = fs::create_dir_all(spool).and_then(|()| {
+        fs::write(
+            &path,
+            format!("To: {to}\nSubject: {subject}\n\nThis bug changed.\n"),
+        )
+    });
     match (written, guard) {
         (Ok(()), guard) => {
             drop(guard);
@@ -243,7 +282,11 @@ pub fn product_page_n_plus_one(conn: &Connection, product: i64) -> Result<String
     let mut page = String::new();
     for bug in &bugs {
         let assignee = person(conn, bug.assignee)?;
-        let _ = writeln!(page, "#{} {} [{}] → {}", bug.id, bug.title, bug.status, assignee.name);
+        let _ = writeln!(
+            page,
+            "#{} {} [{}] → {}",
+            bug.id, bug.title, bug.status, assignee.name
+        );
     }
     Ok(page)
 }
@@ -256,7 +299,11 @@ pub fn product_page(conn: &Connection, product: i64) -> Result<String, PageError
     }
     let mut page = String::new();
     for (bug, assignee) in &rows {
-        let _ = writeln!(page, "#{} {} [{}] → {}", bug.id, bug.title, bug.status, assignee.name);
+        let _ = writeln!(
+            page,
+            "#{} {} [{}] → {}",
+            bug.id, bug.title, bug.status, assignee.name
+        );
     }
     Ok(page)
 }
@@ -264,12 +311,21 @@ pub fn product_page(conn: &Connection, product: i64) -> Result<String, PageError
 /// Changes a bug's status in a transaction and mails its assignee. Fails
 /// for a status the schema does not know (a CHECK constraint), after the
 /// bug was read — the failing request of the examples.
-pub fn change_status(conn: &Connection, spool: &Path, id: i64, status: &str) -> Result<String, PageError> {
+pub fn change_status(
+    conn: &Connection,
+    spool: &Path,
+    id: i64,
+    status: &str,
+) -> Result<String, PageError> {
     let bug = bug(conn, id)?.ok_or(PageError::NotFound)?;
     let assignee = person(conn, bug.assignee)?;
     in_transaction(conn, || {
         set_status(conn, id, status)?;
-        send_mail(spool, &assignee.email, &format!("Bug #{id} is now {status}"))?;
+        send_mail(
+            spool,
+            &assignee.email,
+            &format!("Bug #{id} is now {status}"),
+        )?;
         Ok(format!("#{id} {} is now {status}", bug.title))
     })
 }

@@ -125,3 +125,15 @@ fn no_allocation_without_a_current_timeline() {
     });
     assert_eq!(allocations, 0);
 }
+
+#[test]
+fn entering_and_leaving_a_timeline_allocates_nothing() {
+    let timeline = Timeline::new();
+    timeline.scope(|| ()); // the thread's stack gets its capacity
+    let allocations = allocations_in(|| {
+        for _ in 0..100 {
+            timeline.scope(|| assert!(current().is_some()));
+        }
+    });
+    assert_eq!(allocations, 0);
+}

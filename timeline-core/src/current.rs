@@ -33,6 +33,7 @@ thread_local! {
 /// assert_eq!(timeline.len(), 1);
 /// assert!(current().is_none());
 /// ```
+#[inline]
 pub fn current() -> Option<Timeline> {
     CURRENT
         .try_with(|stack| stack.try_borrow().ok()?.last().cloned())
@@ -145,16 +146,22 @@ impl Drop for EnterGuard {
         if self.depth == usize::MAX {
             return;
         }
-        // Dropped outside the borrow: a timeline's last handle may drop a
-        // detail filter, which is user code that may look at the stack.
-        let exited: Vec<Timeline> = CURRENT
-            .try_with(|stack| match stack.try_borrow_mut() {
-                // Dropping an outer guard first exits the inner scopes too.
-                Ok(mut stack) if stack.len() >= self.depth => stack.split_off(self.depth - 1),
-                _ => Vec::new(),
-            })
-            .unwrap_or_default();
-        drop(exited);
+        // Popped one by one and dropped outside the borrow: a timeline's
+        // last handle may drop a detail filter, which is user code that may
+        // look at the stack. Dropping an outer guard first exits the inner
+        // scopes too.
+        loop {
+            let popped = CURRENT
+                .try_with(|stack| match stack.try_borrow_mut() {
+                    Ok(mut stack) if stack.len() >= self.depth => stack.pop(),
+                    _ => None,
+                })
+                .ok()
+                .flatten();
+            if popped.is_none() {
+                break;
+            }
+        }
     }
 }
 

@@ -159,3 +159,6 @@ pub fn push_fixed(
         outcome,
     );
 }
+
+/// `format!`, by a path that a crate's own `std` or `format` cannot shadow.
+pub use std::format;

@@ -1,0 +1,10 @@
+use timeline_core::timed;
+
+#[timed]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {
+    let _ = answer();
+}

@@ -1,0 +1,8 @@
+use timeline_core::timed;
+
+#[timed(detail = "SELECT '{' FROM {table}")]
+fn select(table: &str) {}
+
+fn main() {
+    select("bug");
+}

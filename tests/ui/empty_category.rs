@@ -1,0 +1,8 @@
+use timeline_core::timed;
+
+#[timed(category = "")]
+fn query() {}
+
+fn main() {
+    query();
+}
