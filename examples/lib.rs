@@ -2,3 +2,4 @@
 //! see the `[[example]]` entries of this package's manifest.
 
 pub mod bugs;
+pub mod web;

@@ -135,7 +135,9 @@ mod detail;
 mod error;
 mod guard;
 pub mod integrations;
+mod report;
 mod slots;
+pub mod testing;
 mod timeline;
 
 #[doc(hidden)]
@@ -146,6 +148,7 @@ pub use action::{Action, LogTuple, Outcome};
 pub use current::{EnterGuard, WithTimeline, current, with_current};
 pub use error::{OverlapError, Violation};
 pub use guard::ActionGuard;
+pub use report::{CategoryStats, RepeatedStatement, Report, Summary};
 pub use timeline::{Timeline, TimelineBuilder};
 
 #[cfg(feature = "macros")]

@@ -556,7 +556,31 @@ impl Inner {
 
 #[cold]
 fn capture_backtrace() -> Arc<str> {
-    Arc::from(std::backtrace::Backtrace::force_capture().to_string())
+    let backtrace = std::backtrace::Backtrace::force_capture().to_string();
+    Arc::from(without_own_frames(&backtrace))
+}
+
+/// The backtrace from the caller's frame on: the frames of the capture and
+/// of this crate say nothing about where an action came from.
+fn without_own_frames(backtrace: &str) -> &str {
+    let mut offset = 0;
+    for line in backtrace.split_inclusive('\n') {
+        let frame = line.trim_start();
+        let symbol = frame
+            .split_once(": ")
+            .filter(|(number, _)| number.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(_, symbol)| symbol);
+        if let Some(symbol) = symbol {
+            let own = ["std::backtrace", "timeline_core::", "<timeline_core::"]
+                .iter()
+                .any(|prefix| symbol.starts_with(prefix));
+            if !own {
+                return &backtrace[offset..];
+            }
+        }
+        offset += line.len();
+    }
+    backtrace
 }
 
 /// Settings for a new [`Timeline`]: limits, detail filter, backtraces and

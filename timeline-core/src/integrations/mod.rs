@@ -1,5 +1,7 @@
 //! Integrations with other crates, each behind a cargo feature of the same
 //! name, so the default build pulls in none of them.
 
+#[cfg(feature = "tower")]
+pub mod tower;
 #[cfg(feature = "tracing")]
 pub mod tracing;

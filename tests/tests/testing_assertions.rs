@@ -1,0 +1,84 @@
+//! `timeline_core::testing` on real pages of the example bug tracker,
+//! served from a real SQLite database.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use timeline_core::testing;
+use timeline_examples::bugs;
+
+fn database(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "timeline-testing-{name}-{}.sqlite",
+        std::process::id()
+    ));
+    bugs::create_database(&path).unwrap();
+    path
+}
+
+fn panic_message(f: impl FnOnce()) -> String {
+    let payload = panic::catch_unwind(AssertUnwindSafe(f)).expect_err("the assertion should fail");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_joined_product_page_issues_one_query() {
+    let path = database("joined");
+    let (page, timeline) = testing::record(|| {
+        let conn = bugs::connect(&path).unwrap();
+        bugs::product_page(&conn, 1)
+    });
+    assert!(page.unwrap().lines().count() > 5);
+    testing::assert_max_actions(&timeline, "SQL-main", 1);
+    testing::assert_max_repeats(&timeline, 1);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn the_n_plus_one_page_fails_both_assertions_naming_every_statement() {
+    let path = database("n-plus-one");
+    let (page, timeline) = testing::record(|| {
+        let conn = bugs::connect(&path).unwrap();
+        bugs::product_page_n_plus_one(&conn, 1)
+    });
+    let bugs_listed = page.unwrap().lines().count();
+
+    let message = panic_message(|| testing::assert_max_actions(&timeline, "SQL", 5));
+    assert!(
+        message.starts_with(&format!(
+            "expected at most 5 actions of category SQL…, found {}",
+            bugs_listed + 2
+        )),
+        "{message}"
+    );
+    assert!(message.contains("SELECT id, title, status, assignee FROM bug WHERE product = 1"));
+    assert!(message.contains("SELECT name, email FROM person WHERE id = "));
+    assert!(
+        message.contains("product_page_n_plus_one"),
+        "backtraces show the caller:\n{message}"
+    );
+
+    let message = panic_message(|| testing::assert_max_repeats(&timeline, 3));
+    assert!(
+        message.contains(&format!(r#"SQL-main "SELECT name, email FROM person WHERE id = ?" was issued {bugs_listed} times"#)),
+        "{message}"
+    );
+    let listed = message
+        .lines()
+        .filter(|l| l.contains("FROM person WHERE id = "))
+        .count();
+    assert_eq!(listed, bugs_listed, "every repeated statement is listed");
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn record_returns_the_result_and_a_timeline_that_is_no_longer_current() {
+    let (value, timeline) = testing::record(|| timeline_core::current().is_some());
+    assert!(value);
+    assert!(timeline_core::current().is_none());
+    assert!(timeline.is_empty());
+}

@@ -1,0 +1,433 @@
+//! A [`tower::Layer`](tower_layer::Layer) that gives every HTTP request its
+//! own timeline, current while the handler runs, and turns it into a
+//! `Server-Timing` header, a log line per request and an OOPS report for
+//! requests that fail or run too long.
+//!
+//! ```
+//! use std::time::Duration;
+//! use timeline_core::integrations::tower::RequestTimelineLayer;
+//!
+//! let layer = RequestTimelineLayer::new()
+//!     .server_timing(true)
+//!     .soft_time_limit(Duration::from_secs(2))
+//!     .on_request(|request| {
+//!         eprintln!("{} {} {}", request.method(), request.uri(), request.timeline().summary());
+//!     })
+//!     .on_oops(|request, report| {
+//!         eprintln!("OOPS for {}: {:?}", request.uri(), request.oops_reason());
+//!         # let _ = report;
+//!     });
+//! // axum: Router::new().route(…).layer(layer)
+//! # drop(layer);
+//! ```
+//!
+//! # What the layer does per request
+//!
+//! 1. Builds a new [`Timeline`] (see
+//!    [`timeline_builder`](RequestTimelineLayer::timeline_builder)) and makes
+//!    it current while the inner service is called and while its future is
+//!    polled, on whatever worker thread polls it. Blocking work moved to
+//!    `spawn_blocking` takes it along with [`with_current`](crate::with_current).
+//! 2. When the response is ready, adds a `Server-Timing` header with the time
+//!    per category (only if enabled and the timeline holds actions; never a
+//!    detail).
+//! 3. Calls [`on_request`](RequestTimelineLayer::on_request) with the
+//!    finished request — also for a handler that panicked or a request whose
+//!    client went away.
+//! 4. Calls [`on_oops`](RequestTimelineLayer::on_oops) with the
+//!    [`Report`](crate::Report) when the response is a 5xx, the service
+//!    failed or panicked, or the request ran past the soft time limit
+//!    (Launchpad's soft-timeout OOPS).
+//!
+//! A panic in the handler is reported and then resumed, so whatever catches
+//! panics outside the layer still sees it. Nothing stays current on a worker
+//! thread after a poll, whether the request completes, fails or is dropped.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{Report, Timeline, TimelineBuilder};
+
+type RequestHook = dyn Fn(&FinishedRequest) + Send + Sync;
+type OopsHook = dyn Fn(&FinishedRequest, Report) + Send + Sync;
+type NewTimeline = dyn Fn() -> Timeline + Send + Sync;
+
+/// Gives every request its own timeline; see the [module documentation](self).
+#[derive(Clone)]
+pub struct RequestTimelineLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+struct Config {
+    server_timing: bool,
+    soft_time_limit: Option<Duration>,
+    on_request: Option<Arc<RequestHook>>,
+    on_oops: Option<Arc<OopsHook>>,
+    new_timeline: Arc<NewTimeline>,
+}
+
+impl Default for RequestTimelineLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for RequestTimelineLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestTimelineLayer")
+            .field("server_timing", &self.config.server_timing)
+            .field("soft_time_limit", &self.config.soft_time_limit)
+            .field("on_request", &self.config.on_request.is_some())
+            .field("on_oops", &self.config.on_oops.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestTimelineLayer {
+    /// A layer that gives each request a default [`Timeline`], adds no
+    /// header and calls no hook until configured.
+    pub fn new() -> Self {
+        RequestTimelineLayer {
+            config: Arc::new(Config {
+                server_timing: false,
+                soft_time_limit: None,
+                on_request: None,
+                on_oops: None,
+                new_timeline: Arc::new(Timeline::new),
+            }),
+        }
+    }
+
+    fn with(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// Add a `Server-Timing` header with the time per category to every
+    /// response whose timeline holds actions (default `false`).
+    ///
+    /// ```
+    /// # use timeline_core::integrations::tower::RequestTimelineLayer;
+    /// let layer = RequestTimelineLayer::new().server_timing(true);
+    /// # drop(layer);
+    /// ```
+    pub fn server_timing(self, enabled: bool) -> Self {
+        self.with(|config| config.server_timing = enabled)
+    }
+
+    /// Report requests that take longer than `limit`, even when they
+    /// succeed, to [`on_oops`](Self::on_oops).
+    pub fn soft_time_limit(self, limit: Duration) -> Self {
+        self.with(|config| config.soft_time_limit = Some(limit))
+    }
+
+    /// Called once for every request when it ends: responded, failed,
+    /// panicked or dropped. The place for the per-request log line,
+    /// `request.timeline().summary()`.
+    pub fn on_request(self, hook: impl Fn(&FinishedRequest) + Send + Sync + 'static) -> Self {
+        self.with(|config| config.on_request = Some(Arc::new(hook)))
+    }
+
+    /// Called with the OOPS [`Report`] of every request that answered with a
+    /// 5xx status, failed, panicked, or ran past the
+    /// [`soft_time_limit`](Self::soft_time_limit). Runs before
+    /// [`on_request`](Self::on_request), on the thread that finished the
+    /// request: hand slow work (writing, uploading) to another thread.
+    pub fn on_oops(self, hook: impl Fn(&FinishedRequest, Report) + Send + Sync + 'static) -> Self {
+        self.with(|config| config.on_oops = Some(Arc::new(hook)))
+    }
+
+    /// How to build each request's timeline, e.g. with backtraces or a
+    /// detail filter.
+    ///
+    /// ```
+    /// # use timeline_core::integrations::tower::RequestTimelineLayer;
+    /// use timeline_core::Timeline;
+    ///
+    /// let layer = RequestTimelineLayer::new()
+    ///     .timeline_builder(|| Timeline::builder().max_actions(10_000).capture_backtraces(true));
+    /// # drop(layer);
+    /// ```
+    pub fn timeline_builder(
+        self,
+        builder: impl Fn() -> TimelineBuilder + Send + Sync + 'static,
+    ) -> Self {
+        self.with(|config| config.new_timeline = Arc::new(move || builder().build()))
+    }
+}
+
+impl<S> Layer<S> for RequestTimelineLayer {
+    type Service = RequestTimelineService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestTimelineService {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// The service of [`RequestTimelineLayer`].
+#[derive(Clone)]
+pub struct RequestTimelineService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for RequestTimelineService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestTimelineService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestTimelineService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: fmt::Display,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let timeline = (self.config.new_timeline)();
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let started = Instant::now();
+        // Services may do work in `call`, not only in the future.
+        let inner = timeline.scope(|| self.inner.call(request));
+        ResponseFuture {
+            inner,
+            request: Unreported(Some(InFlight {
+                timeline,
+                config: Arc::clone(&self.config),
+                method,
+                uri,
+                started,
+            })),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RequestTimelineService`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        // Dropped after `inner`: a request dropped in flight is reported
+        // with whatever the inner future finished while being dropped.
+        request: Unreported,
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+/// A request that has not ended yet; reported as dropped if it never does.
+struct InFlight {
+    timeline: Timeline,
+    config: Arc<Config>,
+    method: Method,
+    uri: Uri,
+    started: Instant,
+}
+
+/// The request of a response future, until it is reported: reported as
+/// dropped if the future is dropped first.
+struct Unreported(Option<InFlight>);
+
+impl Drop for Unreported {
+    fn drop(&mut self) {
+        if let Some(request) = self.0.take() {
+            request.end(RequestEnd::Dropped);
+        }
+    }
+}
+
+impl InFlight {
+    fn end(self, end: RequestEnd) {
+        let finished = FinishedRequest {
+            method: self.method,
+            uri: self.uri,
+            end,
+            elapsed: self.started.elapsed(),
+            soft_time_limit: self.config.soft_time_limit,
+            timeline: self.timeline,
+        };
+        // Hooks are user code: instrumentation must never break the
+        // request, so a panicking hook is contained.
+        if let (Some(on_oops), Some(_)) = (&self.config.on_oops, finished.oops_reason()) {
+            let report = finished.timeline.report();
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| on_oops(&finished, report)));
+        }
+        if let Some(on_request) = &self.config.on_request {
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| on_request(&finished)));
+        }
+    }
+}
+
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    E: fmt::Display,
+{
+    type Output = Result<Response<ResBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(request) = this.request.0.as_ref() else {
+            panic!("ResponseFuture polled after it completed");
+        };
+        let inner = this.inner;
+        let polled = {
+            let _entered = request.timeline.enter();
+            panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
+        };
+        let output = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => output,
+            Err(panic) => {
+                if let Some(request) = this.request.0.take() {
+                    request.end(RequestEnd::Panicked);
+                }
+                panic::resume_unwind(panic);
+            }
+        };
+        let Some(request) = this.request.0.take() else {
+            unreachable!("checked above")
+        };
+        match output {
+            Ok(mut response) => {
+                if request.config.server_timing && !request.timeline.is_empty() {
+                    if let Ok(value) = HeaderValue::from_str(&request.timeline.server_timing()) {
+                        response.headers_mut().append(SERVER_TIMING, value);
+                    }
+                }
+                request.end(RequestEnd::Responded(response.status()));
+                Poll::Ready(Ok(response))
+            }
+            Err(error) => {
+                request.end(RequestEnd::Failed(error.to_string()));
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+}
+
+/// How a request ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestEnd {
+    /// The service answered with this status.
+    Responded(StatusCode),
+    /// The service failed with this error (no response).
+    Failed(String),
+    /// The handler panicked.
+    Panicked,
+    /// The request was dropped before it ended, e.g. the client went away.
+    Dropped,
+}
+
+/// Why a request's report went to [`on_oops`](RequestTimelineLayer::on_oops).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OopsReason {
+    /// A 5xx response.
+    ServerError(StatusCode),
+    /// The service failed with this error.
+    Failed(String),
+    /// The handler panicked.
+    Panicked,
+    /// The request took longer than the soft time limit.
+    SoftTimeout {
+        /// How long the request took.
+        elapsed: Duration,
+        /// The limit it exceeded.
+        limit: Duration,
+    },
+}
+
+/// A request that has ended, as handed to the layer's hooks.
+#[derive(Debug)]
+pub struct FinishedRequest {
+    method: Method,
+    uri: Uri,
+    end: RequestEnd,
+    elapsed: Duration,
+    soft_time_limit: Option<Duration>,
+    timeline: Timeline,
+}
+
+impl FinishedRequest {
+    /// The request's method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The request's URI.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// How the request ended.
+    pub fn end(&self) -> &RequestEnd {
+        &self.end
+    }
+
+    /// The response status, if the service answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self.end {
+            RequestEnd::Responded(status) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// From the call of the service to the end of the request.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The request's timeline: `timeline().summary()` is the log line.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// Why this request deserves an OOPS report, if it does.
+    pub fn oops_reason(&self) -> Option<OopsReason> {
+        match &self.end {
+            RequestEnd::Responded(status) if status.is_server_error() => {
+                return Some(OopsReason::ServerError(*status));
+            }
+            RequestEnd::Failed(error) => return Some(OopsReason::Failed(error.clone())),
+            RequestEnd::Panicked => return Some(OopsReason::Panicked),
+            RequestEnd::Responded(_) | RequestEnd::Dropped => {}
+        }
+        let limit = self.soft_time_limit?;
+        (self.elapsed > limit).then_some(OopsReason::SoftTimeout {
+            elapsed: self.elapsed,
+            limit,
+        })
+    }
+}

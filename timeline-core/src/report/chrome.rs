@@ -1,0 +1,69 @@
+//! Chrome trace-event JSON: opens in Perfetto (ui.perfetto.dev) and
+//! `chrome://tracing`.
+
+use super::json;
+use crate::clock::saturating_nanos;
+use crate::{Action, Violation};
+
+/// How much of a detail names a slice in the viewer; the whole detail is in
+/// the slice's arguments.
+const NAME_CHARS: usize = 80;
+
+/// The trace of one timeline: an `"X"` (complete) event per action on one
+/// track, nesting actions spanning their children, and an instant event per
+/// violation. Times are microseconds from the timeline's start.
+pub(crate) fn trace(title: &str, actions: &[Action], violations: &[Violation]) -> String {
+    let mut out = String::with_capacity(128 + actions.len() * 160);
+    out.push_str("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[");
+    out.push_str("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":");
+    json::push_str(&mut out, title);
+    out.push_str("}}");
+    for action in actions {
+        out.push_str(",{\"name\":");
+        let name = format!(
+            "{}: {}",
+            action.category(),
+            super::summary::one_line(action.detail(), NAME_CHARS)
+        );
+        json::push_str(&mut out, &name);
+        out.push_str(",\"cat\":");
+        json::push_str(&mut out, action.category());
+        out.push_str(",\"ph\":\"X\",\"ts\":");
+        json::push_micros(&mut out, saturating_nanos(action.start()));
+        out.push_str(",\"dur\":");
+        json::push_micros(&mut out, saturating_nanos(action.duration_or_elapsed()));
+        out.push_str(",\"pid\":1,\"tid\":1,\"args\":{\"detail\":");
+        json::push_str(&mut out, action.detail());
+        out.push_str(",\"outcome\":");
+        json::push_str(&mut out, &action.outcome().to_string());
+        if action.duration().is_none() {
+            out.push_str(",\"unfinished\":true");
+        }
+        if action.is_nested() {
+            out.push_str(",\"nesting\":true");
+        }
+        if let Some(backtrace) = action.backtrace() {
+            out.push_str(",\"backtrace\":");
+            json::push_str(&mut out, backtrace);
+        }
+        out.push_str("}}");
+    }
+    for violation in violations {
+        out.push_str(",{\"name\":");
+        json::push_str(
+            &mut out,
+            &format!(
+                "overlap: {} while {} ran",
+                violation.attempted_category(),
+                violation.open_category()
+            ),
+        );
+        out.push_str(",\"cat\":\"violation\",\"ph\":\"i\",\"s\":\"t\",\"ts\":");
+        json::push_micros(&mut out, saturating_nanos(violation.at()));
+        out.push_str(",\"pid\":1,\"tid\":1,\"args\":{\"message\":");
+        json::push_str(&mut out, &violation.to_string());
+        out.push_str("}}");
+    }
+    out.push_str("]}");
+    out
+}

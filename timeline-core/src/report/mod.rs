@@ -1,0 +1,124 @@
+//! What people read: the summary line and breakdown, the OOPS report, a
+//! Chrome trace, the `Server-Timing` header and a terminal waterfall.
+
+mod chrome;
+mod json;
+#[path = "normalise_stub.rs"]
+pub(crate) mod normalise;
+mod oops;
+#[cfg(feature = "serde")]
+mod serialize;
+mod server_timing;
+mod summary;
+pub(crate) mod time;
+mod waterfall;
+
+pub use oops::Report;
+pub use summary::{CategoryStats, RepeatedStatement, Summary};
+
+use crate::Timeline;
+
+impl Timeline {
+    /// What the timeline adds up to: `Display` is the per-request log line
+    /// (`"N queries/external actions issued in S.SS seconds"`), `{:#}` adds
+    /// the time per category, the slowest actions and the statements issued
+    /// more than once — the N+1 query detector.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// let line = timeline.summary().to_string();
+    /// assert!(line.starts_with("1 queries/external actions issued in 0.0"));
+    /// ```
+    pub fn summary(&self) -> Summary {
+        let elapsed = self.elapsed();
+        let actions = self.actions();
+        Summary::new(&actions, self.dropped(), elapsed, self.violations().len())
+    }
+
+    /// An OOPS-shaped report of the whole timeline, for error reports:
+    /// serialisable with `serde` (feature `serde`) or [`Report::to_json`].
+    /// Unfinished actions are reported as ending now.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// let report = timeline.report();
+    /// assert_eq!(report.log_tuples()[0].detail, "SELECT 1");
+    /// assert_eq!(report.summary().action_count(), 1);
+    /// ```
+    pub fn report(&self) -> Report {
+        let elapsed = self.elapsed();
+        let actions = self.actions();
+        let violations = self.violations();
+        let dropped = self.dropped();
+        let summary = Summary::new(&actions, dropped, elapsed, violations.len());
+        Report::new(
+            self.baseline(),
+            elapsed,
+            self.log_tuples(),
+            summary,
+            violations,
+            dropped,
+        )
+    }
+
+    /// The timeline as Chrome trace-event JSON: save it to a file and open
+    /// it in Perfetto (<https://ui.perfetto.dev>) or `chrome://tracing`.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// let trace = timeline.to_chrome_trace();
+    /// assert!(trace.contains(r#""ph":"X""#) && trace.contains(r#""cat":"SQL-main""#));
+    /// ```
+    pub fn to_chrome_trace(&self) -> String {
+        chrome::trace(
+            &format!("timeline {}", self.baseline_rfc3339()),
+            &self.actions(),
+            &self.violations(),
+        )
+    }
+
+    /// The value of an HTTP `Server-Timing` header: the time per category
+    /// (never a detail), then the total, for the browser's developer tools.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// let header = timeline.server_timing();
+    /// assert!(header.starts_with("SQL-main;dur="));
+    /// assert!(header.contains(", total;dur="));
+    /// ```
+    pub fn server_timing(&self) -> String {
+        server_timing::header_value(&self.summary())
+    }
+
+    /// A plain-text waterfall for terminals: a line per action with its
+    /// offset, duration and category, and a bar `width` columns wide on the
+    /// request's time axis.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// print!("{}", timeline.waterfall(40));
+    /// assert_eq!(timeline.waterfall(40).lines().count(), 2);
+    /// ```
+    pub fn waterfall(&self, width: usize) -> String {
+        waterfall::render(&self.actions(), self.elapsed(), width)
+    }
+
+    fn baseline_rfc3339(&self) -> String {
+        time::rfc3339(self.baseline())
+    }
+}

@@ -1,0 +1,204 @@
+//! The OOPS report: the whole timeline of a request, for error reports.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::json;
+use super::summary::Summary;
+use super::time::rfc3339;
+use crate::clock::saturating_nanos;
+use crate::{LogTuple, Violation};
+
+/// An OOPS-shaped report of a timeline, from
+/// [`Timeline::report`](crate::Timeline::report): what an error report
+/// attaches so that it shows where the request's time went.
+///
+/// With the `serde` feature it implements `serde::Serialize`; without, use
+/// [`to_json`](Self::to_json). The JSON has the keys `id`, `baseline` (RFC
+/// 3339, UTC), `duration_ms`, `timeline` (the 5-element log tuples of
+/// python-oops-timeline: `[start_ms, end_ms, category, detail,
+/// backtrace]`), `summary`, `violations` and `dropped`.
+///
+/// ```
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::new();
+/// let _in_flight = timeline.start("SQL-main", "SELECT pg_sleep(10)").unwrap();
+/// let report = timeline.report(); // also with actions still running
+/// assert!(report.id().starts_with("OOPS-"));
+/// let json = report.to_json();
+/// assert!(json.contains(r#""timeline":[[0,"#));
+/// assert!(json.contains("SELECT pg_sleep(10)"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub(crate) id: String,
+    pub(crate) baseline: SystemTime,
+    pub(crate) duration: Duration,
+    pub(crate) timeline: Vec<LogTuple>,
+    pub(crate) summary: Summary,
+    pub(crate) violations: Vec<Violation>,
+    pub(crate) dropped: u64,
+}
+
+impl Report {
+    pub(crate) fn new(
+        baseline: SystemTime,
+        duration: Duration,
+        timeline: Vec<LogTuple>,
+        summary: Summary,
+        violations: Vec<Violation>,
+        dropped: u64,
+    ) -> Report {
+        Report {
+            id: new_id(baseline),
+            baseline,
+            duration,
+            timeline,
+            summary,
+            violations,
+            dropped,
+        }
+    }
+
+    /// A unique id, e.g. `OOPS-19ACB3F2E45-3A2F-0`: time, process and a
+    /// counter, so that ids differ across reports, processes and restarts.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// When the timeline started, wall-clock.
+    pub fn baseline(&self) -> SystemTime {
+        self.baseline
+    }
+
+    /// How long the request had run when the report was made.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// The timeline in the flat OOPS form.
+    pub fn log_tuples(&self) -> &[LogTuple] {
+        &self.timeline
+    }
+
+    /// The summary of the timeline.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The overlaps `#[timed]` ran into.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// How many actions were not stored because of `max_actions`.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The report as JSON, without needing the `serde` feature; the same
+    /// document `serde_json` makes of it.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(256 + self.timeline.len() * 96);
+        out.push_str("{\"id\":");
+        json::push_str(&mut out, &self.id);
+        out.push_str(",\"baseline\":");
+        json::push_str(&mut out, &rfc3339(self.baseline));
+        out.push_str(",\"duration_ms\":");
+        json::push_millis(&mut out, saturating_nanos(self.duration));
+        out.push_str(",\"timeline\":[");
+        for (n, tuple) in self.timeline.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "[{},{},", tuple.start_ms, tuple.end_ms);
+            json::push_str(&mut out, &tuple.category);
+            out.push(',');
+            json::push_str(&mut out, &tuple.detail);
+            out.push(',');
+            match &tuple.backtrace {
+                Some(backtrace) => json::push_str(&mut out, backtrace),
+                None => out.push_str("null"),
+            }
+            out.push(']');
+        }
+        out.push_str("],\"summary\":");
+        summary_json(&mut out, &self.summary);
+        out.push_str(",\"violations\":[");
+        for (n, violation) in self.violations.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            violation_json(&mut out, violation);
+        }
+        let _ = write!(out, "],\"dropped\":{}}}", self.dropped);
+        out
+    }
+}
+
+fn new_id(baseline: SystemTime) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let micros = baseline
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("OOPS-{micros:X}-{:X}-{n:X}", std::process::id())
+}
+
+fn summary_json(out: &mut String, summary: &Summary) {
+    let _ = write!(out, "{{\"line\":");
+    json::push_str(out, &summary.to_string());
+    let _ = write!(
+        out,
+        ",\"actions\":{},\"dropped\":{},\"duration_ms\":",
+        summary.action_count(),
+        summary.dropped()
+    );
+    json::push_millis(out, saturating_nanos(summary.duration()));
+    out.push_str(",\"categories\":[");
+    for (n, stats) in summary.categories().iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"category\":");
+        json::push_str(out, stats.category());
+        let _ = write!(out, ",\"count\":{},\"total_ms\":", stats.count());
+        json::push_millis(out, saturating_nanos(stats.total()));
+        out.push_str(",\"max_ms\":");
+        json::push_millis(out, saturating_nanos(stats.max()));
+        out.push('}');
+    }
+    out.push_str("],\"repeated_statements\":[");
+    for (n, statement) in summary.repeated_statements().iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"category\":");
+        json::push_str(out, statement.category());
+        out.push_str(",\"statement\":");
+        json::push_str(out, statement.statement());
+        let _ = write!(out, ",\"count\":{},\"total_ms\":", statement.count());
+        json::push_millis(out, saturating_nanos(statement.total()));
+        out.push_str(",\"example\":");
+        json::push_str(out, statement.example());
+        out.push('}');
+    }
+    out.push_str("]}");
+}
+
+fn violation_json(out: &mut String, violation: &Violation) {
+    out.push_str("{\"at_ms\":");
+    json::push_millis(out, saturating_nanos(violation.at()));
+    out.push_str(",\"open\":{\"category\":");
+    json::push_str(out, violation.open_category());
+    out.push_str(",\"detail\":");
+    json::push_str(out, violation.open_detail());
+    out.push_str("},\"attempted\":{\"category\":");
+    json::push_str(out, violation.attempted_category());
+    out.push_str(",\"detail\":");
+    json::push_str(out, violation.attempted_detail());
+    out.push_str("}}");
+}

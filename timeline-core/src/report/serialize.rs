@@ -1,0 +1,122 @@
+//! `serde::Serialize` for reports (feature `serde`): the same document as
+//! [`Report::to_json`], which a test checks.
+
+use std::time::Duration;
+
+use serde::ser::{Serialize, SerializeStruct, SerializeTuple, Serializer};
+
+use super::oops::Report;
+use super::summary::{CategoryStats, RepeatedStatement, Summary};
+use super::time::rfc3339;
+use crate::{LogTuple, Violation};
+
+/// Milliseconds with microsecond precision, as a number.
+struct Millis(Duration);
+
+impl Serialize for Millis {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let micros = u64::try_from(self.0.as_micros()).unwrap_or(u64::MAX);
+        serializer.serialize_f64(micros as f64 / 1_000.0)
+    }
+}
+
+impl Serialize for Report {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut report = serializer.serialize_struct("Report", 7)?;
+        report.serialize_field("id", self.id())?;
+        report.serialize_field("baseline", &rfc3339(self.baseline()))?;
+        report.serialize_field("duration_ms", &Millis(self.duration()))?;
+        report.serialize_field("timeline", self.log_tuples())?;
+        report.serialize_field("summary", self.summary())?;
+        report.serialize_field("violations", self.violations())?;
+        report.serialize_field("dropped", &self.dropped())?;
+        report.end()
+    }
+}
+
+/// As python-oops-timeline has it: `[start_ms, end_ms, category, detail,
+/// backtrace]`.
+impl Serialize for LogTuple {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut tuple = serializer.serialize_tuple(5)?;
+        tuple.serialize_element(&self.start_ms)?;
+        tuple.serialize_element(&self.end_ms)?;
+        tuple.serialize_element(&self.category)?;
+        tuple.serialize_element(&self.detail)?;
+        tuple.serialize_element(&self.backtrace)?;
+        tuple.end()
+    }
+}
+
+impl Serialize for Summary {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut summary = serializer.serialize_struct("Summary", 6)?;
+        summary.serialize_field("line", &self.to_string())?;
+        summary.serialize_field("actions", &self.action_count())?;
+        summary.serialize_field("dropped", &self.dropped())?;
+        summary.serialize_field("duration_ms", &Millis(self.duration()))?;
+        summary.serialize_field("categories", self.categories())?;
+        summary.serialize_field("repeated_statements", self.repeated_statements())?;
+        summary.end()
+    }
+}
+
+impl Serialize for CategoryStats {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut stats = serializer.serialize_struct("CategoryStats", 4)?;
+        stats.serialize_field("category", self.category())?;
+        stats.serialize_field("count", &self.count())?;
+        stats.serialize_field("total_ms", &Millis(self.total()))?;
+        stats.serialize_field("max_ms", &Millis(self.max()))?;
+        stats.end()
+    }
+}
+
+impl Serialize for RepeatedStatement {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut statement = serializer.serialize_struct("RepeatedStatement", 5)?;
+        statement.serialize_field("category", self.category())?;
+        statement.serialize_field("statement", self.statement())?;
+        statement.serialize_field("count", &self.count())?;
+        statement.serialize_field("total_ms", &Millis(self.total()))?;
+        statement.serialize_field("example", self.example())?;
+        statement.end()
+    }
+}
+
+/// An action named in a violation.
+struct Named<'a> {
+    category: &'a str,
+    detail: &'a str,
+}
+
+impl Serialize for Named<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut named = serializer.serialize_struct("Action", 2)?;
+        named.serialize_field("category", self.category)?;
+        named.serialize_field("detail", self.detail)?;
+        named.end()
+    }
+}
+
+impl Serialize for Violation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut violation = serializer.serialize_struct("Violation", 3)?;
+        violation.serialize_field("at_ms", &Millis(self.at()))?;
+        violation.serialize_field(
+            "open",
+            &Named {
+                category: self.open_category(),
+                detail: self.open_detail(),
+            },
+        )?;
+        violation.serialize_field(
+            "attempted",
+            &Named {
+                category: self.attempted_category(),
+                detail: self.attempted_detail(),
+            },
+        )?;
+        violation.end()
+    }
+}

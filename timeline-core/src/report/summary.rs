@@ -1,0 +1,350 @@
+//! The per-request summary: the log line, categories, slowest actions and
+//! repeated statements (the N+1 query detector).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use super::normalise::normalise;
+use super::time::millis;
+use crate::{Action, Outcome};
+
+/// How many of the slowest actions a summary lists.
+const SLOWEST: usize = 5;
+
+/// What a request's timeline adds up to, from
+/// [`Timeline::summary`](crate::Timeline::summary).
+///
+/// `Display` gives the Launchpad log line; the alternate form (`{:#}`) adds a
+/// table per category, the slowest actions and the repeated statements.
+/// Nesting actions (transactions and the like) contain other actions, so
+/// they are not counted again: the figures are those of the actions that do
+/// the work.
+///
+/// ```
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::new();
+/// for id in 1..=3 {
+///     timeline.start("SQL-main", format!("SELECT * FROM person WHERE id = {id}")).unwrap().finish();
+/// }
+/// let summary = timeline.summary();
+/// assert!(summary.to_string().starts_with("3 queries/external actions issued in "));
+/// let repeated = &summary.repeated_statements()[0];
+/// assert_eq!((repeated.statement(), repeated.count()), ("SELECT * FROM person WHERE id = ?", 3));
+/// println!("{summary:#}");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub(crate) actions: u64,
+    pub(crate) dropped: u64,
+    pub(crate) duration: Duration,
+    pub(crate) categories: Vec<CategoryStats>,
+    pub(crate) slowest: Vec<Action>,
+    pub(crate) repeated: Vec<RepeatedStatement>,
+    pub(crate) violations: usize,
+}
+
+/// The actions of one category: how many, how long in all, the longest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CategoryStats {
+    pub(crate) category: String,
+    pub(crate) count: u64,
+    pub(crate) total: Duration,
+    pub(crate) max: Duration,
+}
+
+/// Actions of one category whose details are the same once literal values
+/// are replaced by placeholders: a statement issued in a loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepeatedStatement {
+    pub(crate) category: String,
+    pub(crate) statement: String,
+    pub(crate) count: u64,
+    pub(crate) total: Duration,
+    pub(crate) example: String,
+}
+
+impl Summary {
+    /// Summarises `actions` of a timeline that ran for `duration`.
+    pub(crate) fn new(
+        actions: &[Action],
+        dropped: u64,
+        duration: Duration,
+        violations: usize,
+    ) -> Summary {
+        let mut categories: Vec<CategoryStats> = Vec::new();
+        let mut category_index: HashMap<&str, usize> = HashMap::new();
+        let mut repeated: Vec<RepeatedStatement> = Vec::new();
+        let mut statement_index: HashMap<(&str, String), usize> = HashMap::new();
+        let mut slowest: Vec<&Action> = Vec::with_capacity(SLOWEST + 1);
+        let mut count = 0u64;
+
+        for action in actions.iter().filter(|a| !a.is_nested()) {
+            count += 1;
+            let took = action.duration_or_elapsed();
+
+            let index = *category_index.entry(action.category()).or_insert_with(|| {
+                categories.push(CategoryStats {
+                    category: action.category().to_owned(),
+                    count: 0,
+                    total: Duration::ZERO,
+                    max: Duration::ZERO,
+                });
+                categories.len() - 1
+            });
+            let stats = &mut categories[index];
+            stats.count += 1;
+            stats.total += took;
+            stats.max = stats.max.max(took);
+
+            let key = (action.category(), normalise(action.detail()));
+            let index = match statement_index.get(&key) {
+                Some(&index) => index,
+                None => {
+                    repeated.push(RepeatedStatement {
+                        category: action.category().to_owned(),
+                        statement: key.1.clone(),
+                        count: 0,
+                        total: Duration::ZERO,
+                        example: action.detail().to_owned(),
+                    });
+                    statement_index.insert(key, repeated.len() - 1);
+                    repeated.len() - 1
+                }
+            };
+            repeated[index].count += 1;
+            repeated[index].total += took;
+
+            // Insertion into a list of at most SLOWEST: linear overall.
+            let at = slowest.partition_point(|kept| kept.duration_or_elapsed() >= took);
+            if at < SLOWEST {
+                slowest.insert(at, action);
+                slowest.truncate(SLOWEST);
+            }
+        }
+
+        categories.sort_by(|a, b| {
+            b.total
+                .cmp(&a.total)
+                .then_with(|| a.category.cmp(&b.category))
+        });
+        repeated.retain(|statement| statement.count > 1);
+        repeated.sort_by(|a, b| {
+            b.total
+                .cmp(&a.total)
+                .then_with(|| b.count.cmp(&a.count))
+                .then_with(|| a.statement.cmp(&b.statement))
+        });
+        Summary {
+            actions: count + dropped,
+            dropped,
+            duration,
+            categories,
+            slowest: slowest.into_iter().cloned().collect(),
+            repeated,
+            violations,
+        }
+    }
+
+    /// How many actions the request issued, dropped ones included (nesting
+    /// actions are not counted).
+    pub fn action_count(&self) -> u64 {
+        self.actions
+    }
+
+    /// How many actions were not stored because of
+    /// [`max_actions`](crate::TimelineBuilder::max_actions).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// How long the request has run: the timeline's elapsed time.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// Per category, by total time, longest first.
+    pub fn categories(&self) -> &[CategoryStats] {
+        &self.categories
+    }
+
+    /// The slowest actions, slowest first (at most five).
+    pub fn slowest(&self) -> &[Action] {
+        &self.slowest
+    }
+
+    /// Statements issued more than once (after replacing literal values by
+    /// placeholders), by total time, longest first: N+1 candidates.
+    pub fn repeated_statements(&self) -> &[RepeatedStatement] {
+        &self.repeated
+    }
+
+    /// How many overlaps `#[timed]` ran into.
+    pub fn violation_count(&self) -> usize {
+        self.violations
+    }
+
+    /// The share of the request's time spent in `total`.
+    pub(crate) fn share(&self, total: Duration) -> f64 {
+        if self.duration.is_zero() {
+            0.0
+        } else {
+            total.as_secs_f64() / self.duration.as_secs_f64()
+        }
+    }
+}
+
+impl CategoryStats {
+    /// The category, e.g. `SQL-main`.
+    pub fn category(&self) -> &str {
+        &self.category
+    }
+
+    /// How many actions.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Their time added up.
+    pub fn total(&self) -> Duration {
+        self.total
+    }
+
+    /// The longest one.
+    pub fn max(&self) -> Duration {
+        self.max
+    }
+}
+
+impl RepeatedStatement {
+    /// The category of the actions.
+    pub fn category(&self) -> &str {
+        &self.category
+    }
+
+    /// The statement with its literal values replaced by `?`.
+    pub fn statement(&self) -> &str {
+        &self.statement
+    }
+
+    /// How many times it was issued.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Their time added up.
+    pub fn total(&self) -> Duration {
+        self.total
+    }
+
+    /// One of the actual details, the first one issued.
+    pub fn example(&self) -> &str {
+        &self.example
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} queries/external actions issued in {:.2} seconds",
+            self.actions,
+            self.duration.as_secs_f64()
+        )?;
+        if !f.alternate() {
+            return Ok(());
+        }
+        if !self.categories.is_empty() {
+            let width = self
+                .categories
+                .iter()
+                .map(|c| c.category.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max("category".len());
+            write!(
+                f,
+                "\n\nBy category:\n  {:<width$}  {:>5}  {:>11}  {:>11}  {:>6}",
+                "category", "count", "total", "max", "share"
+            )?;
+            for stats in &self.categories {
+                write!(
+                    f,
+                    "\n  {:<width$}  {:>5}  {:>11}  {:>11}  {:>5.1}%",
+                    stats.category,
+                    stats.count,
+                    millis(stats.total),
+                    millis(stats.max),
+                    100.0 * self.share(stats.total)
+                )?;
+            }
+        }
+        if !self.slowest.is_empty() {
+            f.write_str("\n\nSlowest actions:")?;
+            for action in &self.slowest {
+                write!(
+                    f,
+                    "\n  {:>11}  at {:>11}  {}  {}{}",
+                    millis(action.duration_or_elapsed()),
+                    millis(action.start()),
+                    action.category(),
+                    one_line(action.detail(), 120),
+                    annotation(action)
+                )?;
+            }
+        }
+        if !self.repeated.is_empty() {
+            f.write_str("\n\nRepeated statements (N+1 candidates):")?;
+            for statement in &self.repeated {
+                write!(
+                    f,
+                    "\n  {:>4}×  {:>11}  {}  {}\n         e.g. {}",
+                    statement.count,
+                    millis(statement.total),
+                    statement.category,
+                    one_line(&statement.statement, 120),
+                    one_line(&statement.example, 120)
+                )?;
+            }
+        }
+        if self.dropped > 0 {
+            write!(
+                f,
+                "\n\n{} actions not stored (max_actions reached)",
+                self.dropped
+            )?;
+        }
+        if self.violations > 0 {
+            write!(
+                f,
+                "\n\n{} overlapping actions not timed (see violations)",
+                self.violations
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// How an action that did not simply succeed ended, for text reports.
+pub(crate) fn annotation(action: &Action) -> String {
+    match (action.duration(), action.outcome()) {
+        (None, _) => " (unfinished)".to_owned(),
+        (Some(_), Outcome::Ok) => String::new(),
+        (Some(_), outcome) => format!(" ({})", one_line(&outcome.to_string(), 80)),
+    }
+}
+
+/// `text` on one line, cut to `max` chars with `…`.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
+    let mut line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max + 1)
+        .collect();
+    if line.chars().count() > max {
+        line = line.chars().take(max.saturating_sub(1)).collect();
+        line.push('…');
+    }
+    line
+}

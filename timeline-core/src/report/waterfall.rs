@@ -1,0 +1,66 @@
+//! A plain-text waterfall for terminals: a bar per action on a time axis.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::summary::one_line;
+use super::time::millis;
+use crate::Action;
+
+/// The widest bar drawn, whatever the caller asks for.
+const MAX_WIDTH: usize = 1_000;
+
+/// One line per action: offset, duration, category, a bar of `width`
+/// columns placed on the request's time axis, and the detail (cut to keep
+/// lines short).
+pub(crate) fn render(actions: &[Action], elapsed: Duration, width: usize) -> String {
+    let width = width.min(MAX_WIDTH);
+    let span = actions
+        .iter()
+        .map(Action::end)
+        .max()
+        .unwrap_or_default()
+        .max(elapsed);
+    let span_ns = span.as_nanos().max(1);
+    let column = |at: Duration| -> usize {
+        let column = at.as_nanos().saturating_mul(width as u128) / span_ns;
+        usize::try_from(column).unwrap_or(usize::MAX).min(width)
+    };
+    let category_width = actions
+        .iter()
+        .map(|a| a.category().chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(24);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>11} {:>11}  {:<category_width$}  |{}| {}",
+        "start",
+        "duration",
+        "category",
+        " ".repeat(width),
+        millis(span)
+    );
+    for action in actions {
+        let from = column(action.start());
+        // Every action shows, however short.
+        let to = column(action.end()).max(from + 1).min(width.max(from));
+        let mut bar = String::with_capacity(width);
+        bar.extend(std::iter::repeat_n(' ', from));
+        let fill = if action.is_nested() { '-' } else { '#' };
+        bar.extend(std::iter::repeat_n(fill, to.saturating_sub(from)));
+        bar.extend(std::iter::repeat_n(' ', width.saturating_sub(to)));
+        let category: String = action.category().chars().take(category_width).collect();
+        let _ = writeln!(
+            out,
+            "{:>11} {:>11}  {:<category_width$}  |{bar}| {}{}",
+            millis(action.start()),
+            millis(action.duration_or_elapsed()),
+            category,
+            one_line(action.detail(), 60),
+            super::summary::annotation(action),
+        );
+    }
+    out
+}
