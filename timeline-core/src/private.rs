@@ -162,3 +162,6 @@ pub fn push_fixed(
 
 /// `format!`, by a path that a crate's own `std` or `format` cannot shadow.
 pub use std::format;
+
+/// The statement normaliser, for the fuzz target.
+pub use crate::report::normalise::normalise;

@@ -3,7 +3,6 @@
 
 mod chrome;
 mod json;
-#[path = "normalise_stub.rs"]
 pub(crate) mod normalise;
 mod oops;
 #[cfg(feature = "serde")]

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Prints the BENCHMARKS.md tables from criterion's results of one run.
+
+Run after `cargo bench -p timeline-core --bench action --bench report`:
+    python3 timeline-core/benches/table.py
+Per-action figures are medians divided by the actions per iteration
+(1,000 in the action bench); ratios are against two std clock reads.
+"""
+import json
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2] / "target" / "criterion"
+ACTIONS = 1_000
+
+
+def median_ns(group, bench):
+    path = ROOT / group / bench / "new" / "estimates.json"
+    try:
+        return json.loads(path.read_text())["median"]["point_estimate"]
+    except FileNotFoundError:
+        sys.exit(f"no results for {group}/{bench}: run the benches first")
+
+
+ACTION_ROWS = [
+    ("floor", "two_std_instant_now", "two `Instant::now()` (the floor)"),
+    ("floor", "thread_local_lookup", "one thread-local read"),
+    ("floor", "plain_call", "a plain function call"),
+    ("floor", "two_std_reads_mutex_vec_push", "two std reads + `Mutex<Vec>` push via a thread-local"),
+    ("timeline", "start_drop_held", "**timeline**: `start` + drop on a held timeline, static strs, incl. `actions()`"),
+    ("timeline", "hand_written_guard_current", "**timeline**: hand-written guard on `current()`"),
+    ("timeline", "timed_current", "**timeline**: `#[timed]` call, timeline current"),
+    ("timeline", "timed_no_timeline", "**timeline**: `#[timed]` call, no current timeline"),
+    ("timeline", "start_drop_dynamic_detail", "**timeline**: `start` + drop, `format!` detail"),
+    ("breakdown", "start_drop_no_readout", "timeline: `start` + drop without reading out"),
+    ("breakdown", "start_drop_not_stored", "timeline: `start` + drop, nothing stored (`max_actions(0)`)"),
+    ("peers", "tracing_instrument_storing_layer", "`tracing` `#[instrument]` + registry + storing layer"),
+    ("peers", "tracing_no_subscriber", "`tracing` `#[instrument]`, no subscriber"),
+    ("peers", "fastrace_trace_flush_per_request", "`fastrace` `#[trace]`, flushed per request"),
+    ("peers", "fastrace_trace_background_collector", "`fastrace` `#[trace]`, background collector"),
+]
+
+
+def main():
+    floor = median_ns("floor", "two_std_instant_now") / ACTIONS
+    print("| case | ns/action | × two std clock reads |")
+    print("|---|---:|---:|")
+    for group, bench, label in ACTION_ROWS:
+        ns = median_ns(group, bench) / ACTIONS
+        print(f"| {label} | {ns:.1f} | {ns / floor:.2f} |")
+    one = median_ns("scaling", "own_timeline_per_thread/1") / ACTIONS
+    two = median_ns("scaling", "own_timeline_per_thread/2") / (2 * ACTIONS)
+    print()
+    print(f"Two threads, each with its own timeline: {one / two:.2f}× the throughput of one.")
+    print()
+    print("| report over | 1k actions | 10k | 100k | 100k / 1k |")
+    print("|---|---:|---:|---:|---:|")
+    for bench in ["summary", "report_to_json", "chrome_trace"]:
+        times = [median_ns("report", f"{bench}/{n}") for n in (1_000, 10_000, 100_000)]
+        cells = " | ".join(f"{t / 1e6:.2f} ms" for t in times)
+        print(f"| `{bench}` | {cells} | {times[2] / times[0]:.0f}× |")
+
+
+if __name__ == "__main__":
+    main()
