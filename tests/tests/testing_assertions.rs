@@ -69,7 +69,7 @@ fn the_n_plus_one_page_fails_both_assertions_naming_every_statement() {
     );
     let listed = message
         .lines()
-        .filter(|l| l.contains("FROM person WHERE id = "))
+        .filter(|l| l.starts_with("  at ") && l.contains("FROM person WHERE id = "))
         .count();
     assert_eq!(listed, bugs_listed, "every repeated statement is listed");
     std::fs::remove_file(path).unwrap();
