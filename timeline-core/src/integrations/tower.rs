@@ -35,7 +35,7 @@
 //!    finished request — also for a handler that panicked or a request whose
 //!    client went away.
 //! 4. Calls [`on_oops`](RequestTimelineLayer::on_oops) with the
-//!    [`Report`](crate::Report) when the response is a 5xx, the service
+//!    [`Report`] when the response is a 5xx, the service
 //!    failed or panicked, or the request ran past the soft time limit
 //!    (Launchpad's soft-timeout OOPS).
 //!
