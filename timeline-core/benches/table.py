@@ -1,25 +1,34 @@
 #!/usr/bin/env python3
-"""Prints the BENCHMARKS.md tables from criterion's results of one run.
+"""Prints the BENCHMARKS.md tables from criterion's results.
 
 Run after `cargo bench -p timeline-core --bench action --bench report`:
-    python3 timeline-core/benches/table.py
-Per-action figures are medians divided by the actions per iteration
-(1,000 in the action bench); ratios are against two std clock reads.
+    python3 timeline-core/benches/table.py [CRITERION_DIR ...]
+With several result directories (copies of target/criterion from repeated
+runs), each figure is the median of the runs' medians: on a shared VM a
+single run can be off by a third. Per-action figures are divided by the
+actions per iteration (1,000); ratios are against two std clock reads of
+the same run(s).
 """
 import json
 import pathlib
+import statistics
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[2] / "target" / "criterion"
+ROOTS = [pathlib.Path(p) for p in sys.argv[1:]] or [
+    pathlib.Path(__file__).resolve().parents[2] / "target" / "criterion"
+]
 ACTIONS = 1_000
 
 
 def median_ns(group, bench):
-    path = ROOT / group / bench / "new" / "estimates.json"
-    try:
-        return json.loads(path.read_text())["median"]["point_estimate"]
-    except FileNotFoundError:
-        sys.exit(f"no results for {group}/{bench}: run the benches first")
+    values = []
+    for root in ROOTS:
+        path = root / group / bench / "new" / "estimates.json"
+        try:
+            values.append(json.loads(path.read_text())["median"]["point_estimate"])
+        except FileNotFoundError:
+            sys.exit(f"no results for {group}/{bench} in {root}: run the benches first")
+    return statistics.median(values)
 
 
 ACTION_ROWS = [

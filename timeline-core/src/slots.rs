@@ -46,8 +46,13 @@ impl Slot {
     }
 }
 
+#[inline]
 pub(crate) fn extra(outcome: Outcome, backtrace: Option<Arc<str>>) -> Option<Arc<Extra>> {
-    (outcome != Outcome::Ok || backtrace.is_some()).then(|| Arc::new(Extra { outcome, backtrace }))
+    if backtrace.is_none() && outcome == Outcome::Ok {
+        None
+    } else {
+        Some(Arc::new(Extra { outcome, backtrace }))
+    }
 }
 
 /// Slots in chunks of 32, 64, 128… that are allocated whole and never

@@ -311,23 +311,21 @@ impl Timeline {
     pub fn actions(&self) -> Vec<Action> {
         let as_of = self.inner.report_now_ns();
         let state = self.inner.lock();
-        let mut actions: Vec<Action> = state
-            .slots
-            .iter()
-            .map(|slot| Action {
-                category: slot.category.clone(),
-                detail: slot.detail.clone(),
-                start_ns: slot.start_ns,
-                duration_ns: if slot.is_finished() {
-                    slot.end_ns.saturating_sub(slot.start_ns)
-                } else {
-                    as_of.saturating_sub(slot.start_ns)
-                },
-                finished: slot.is_finished(),
-                nested: slot.nested,
-                extra: slot.extra.clone(),
-            })
-            .collect();
+        // Sized once: growing it would copy every action several times.
+        let mut actions = Vec::with_capacity(state.slots.len());
+        actions.extend(state.slots.iter().map(|slot| Action {
+            category: slot.category.clone(),
+            detail: slot.detail.clone(),
+            start_ns: slot.start_ns,
+            duration_ns: if slot.is_finished() {
+                slot.end_ns.saturating_sub(slot.start_ns)
+            } else {
+                as_of.saturating_sub(slot.start_ns)
+            },
+            finished: slot.is_finished(),
+            nested: slot.nested,
+            extra: slot.extra.clone(),
+        }));
         drop(state);
         // Slots are stored in start order except for `record`ed ones.
         if !actions.is_sorted_by_key(Action::start) {
