@@ -117,6 +117,16 @@ pub fn create_database(path: &Path) -> rusqlite::Result<()> {
     tx.commit()
 }
 
+/// A bug from a row whose first columns are `id, title, status, assignee`.
+fn bug_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Bug> {
+    Ok(Bug {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        status: row.get(2)?,
+        assignee: row.get(3)?,
+    })
+}
+
 /// Opens a connection for one request.
 #[timed(category = "SQL-connect", detail = "{path:?}")]
 pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
@@ -132,14 +142,7 @@ pub fn bugs_of_product(conn: &Connection, product: i64) -> rusqlite::Result<Vec<
     let mut statement = conn.prepare_cached(
         "SELECT id, title, status, assignee FROM bug WHERE product = ?1 ORDER BY id",
     )?;
-    let bugs = statement.query_map([product], |row| {
-        Ok(Bug {
-            id: row.get(0)?,
-            title: row.get(1)?,
-            status: row.get(2)?,
-            assignee: row.get(3)?,
-        })
-    })?;
+    let bugs = statement.query_map([product], bug_from_row)?;
     bugs.collect()
 }
 
@@ -173,12 +176,7 @@ pub fn bugs_with_assignees(
     )?;
     let rows = statement.query_map([product], |row| {
         Ok((
-            Bug {
-                id: row.get(0)?,
-                title: row.get(1)?,
-                status: row.get(2)?,
-                assignee: row.get(3)?,
-            },
+            bug_from_row(row)?,
             Person {
                 name: row.get(4)?,
                 email: row.get(5)?,
@@ -195,14 +193,7 @@ pub fn bugs_with_assignees(
 )]
 pub fn bug(conn: &Connection, id: i64) -> rusqlite::Result<Option<Bug>> {
     conn.prepare_cached("SELECT id, title, status, assignee FROM bug WHERE id = ?1")?
-        .query_row([id], |row| {
-            Ok(Bug {
-                id: row.get(0)?,
-                title: row.get(1)?,
-                status: row.get(2)?,
-                assignee: row.get(3)?,
-            })
-        })
+        .query_row([id], bug_from_row)
         .optional()
 }
 
