@@ -1,7 +1,7 @@
 //! The current timeline: a thread-local stack, and a future adapter that
 //! makes a timeline current while a future is polled.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::{self, Future};
 use std::marker::PhantomData;
 use std::pin::pin;
@@ -10,6 +10,9 @@ use crate::timeline::Timeline;
 
 thread_local! {
     static CURRENT: RefCell<Vec<Timeline>> = const { RefCell::new(Vec::new()) };
+    /// `CURRENT`'s length, kept beside it so that asking with no timeline
+    /// current — `#[timed]` outside any request — is one plain read.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The current timeline of this thread (or of the task being polled, under
@@ -35,6 +38,9 @@ thread_local! {
 /// ```
 #[inline]
 pub fn current() -> Option<Timeline> {
+    if DEPTH.try_with(Cell::get).unwrap_or(0) == 0 {
+        return None;
+    }
     CURRENT
         .try_with(|stack| stack.try_borrow().ok()?.last().cloned())
         .ok()
@@ -111,6 +117,7 @@ impl Timeline {
             .try_with(|stack| {
                 let mut stack = stack.try_borrow_mut().ok()?;
                 stack.push(timeline);
+                DEPTH.set(stack.len());
                 Some(stack.len())
             })
             .ok()
@@ -153,7 +160,11 @@ impl Drop for EnterGuard {
         loop {
             let popped = CURRENT
                 .try_with(|stack| match stack.try_borrow_mut() {
-                    Ok(mut stack) if stack.len() >= self.depth => stack.pop(),
+                    Ok(mut stack) if stack.len() >= self.depth => {
+                        let popped = stack.pop();
+                        let _ = DEPTH.try_with(|depth| depth.set(stack.len()));
+                        popped
+                    }
                     _ => None,
                 })
                 .ok()
