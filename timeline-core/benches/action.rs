@@ -80,6 +80,13 @@ fn hand_written_query(timeline: &Timeline, i: u64) -> u64 {
     i.wrapping_mul(3)
 }
 
+/// What `#[timed]` does by hand: look up the current timeline at each call.
+#[inline(never)]
+fn hand_written_lookup_query(i: u64) -> u64 {
+    let _guard = timeline_core::current().map(|timeline| timeline.start("SQL-main", "SELECT 1"));
+    i.wrapping_mul(3)
+}
+
 fn timeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("timeline");
     group.throughput(Throughput::Elements(ACTIONS));
@@ -99,6 +106,17 @@ fn timeline(c: &mut Criterion) {
                 let current = timeline_core::current().expect("entered");
                 for i in 0..ACTIONS {
                     black_box(hand_written_query(&current, black_box(i)));
+                }
+            });
+            black_box(timeline.actions())
+        })
+    });
+    group.bench_function("hand_written_lookup_per_call", |b| {
+        b.iter(|| {
+            let timeline = Timeline::new();
+            timeline.scope(|| {
+                for i in 0..ACTIONS {
+                    black_box(hand_written_lookup_query(black_box(i)));
                 }
             });
             black_box(timeline.actions())
