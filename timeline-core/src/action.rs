@@ -102,6 +102,7 @@ pub struct Action {
     pub(crate) duration_ns: u64,
     pub(crate) finished: bool,
     pub(crate) nested: bool,
+    pub(crate) concurrent: bool,
     pub(crate) extra: Option<Arc<Extra>>,
 }
 
@@ -133,6 +134,33 @@ impl Action {
     /// other actions.
     pub fn is_nested(&self) -> bool {
         self.nested
+    }
+
+    /// Whether the action was stored although it overlapped an unfinished
+    /// non-nesting action — `#[timed]` functions polled together with
+    /// `join!`, queries a bridge saw run side by side, a
+    /// [`record`](crate::Timeline::record)ed interval over a running action.
+    /// Such an action is counted like any other, drawn on a lane of its own,
+    /// and the overlap is also noted as a [`Violation`](crate::Violation).
+    ///
+    /// ```
+    /// use timeline_core::{timed, Timeline};
+    ///
+    /// #[timed(category = "SQL-main", detail = "SELECT 2")]
+    /// fn inner_query() {}
+    ///
+    /// let timeline = Timeline::new();
+    /// timeline.scope(|| {
+    ///     let _outer = timeline.start("SQL-main", "SELECT 1").unwrap();
+    ///     inner_query(); // overlaps SELECT 1: stored, as concurrent
+    /// });
+    /// let actions = timeline.actions();
+    /// assert_eq!(actions.len(), 2);
+    /// assert!(!actions[0].is_concurrent() && actions[1].is_concurrent());
+    /// assert_eq!(timeline.violations().len(), 1);
+    /// ```
+    pub fn is_concurrent(&self) -> bool {
+        self.concurrent
     }
 
     /// The backtrace captured when the action started, if the timeline was

@@ -36,18 +36,20 @@ pub struct ActionGuard {
     timeline: Timeline,
     slot: usize,
     start_ns: u64,
-    nested: bool,
+    /// Whether this is the open non-nesting action, which blocks other
+    /// starts until it finishes (not a nesting or a concurrent one).
+    sequential: bool,
     finished: bool,
 }
 
 impl ActionGuard {
     #[inline]
-    pub(crate) fn new(timeline: Timeline, slot: usize, start_ns: u64, nested: bool) -> Self {
+    pub(crate) fn new(timeline: Timeline, slot: usize, start_ns: u64, sequential: bool) -> Self {
         ActionGuard {
             timeline,
             slot,
             start_ns,
-            nested,
+            sequential,
             finished: false,
         }
     }
@@ -92,7 +94,7 @@ impl ActionGuard {
         self.finished = true;
         let inner = &*self.timeline.inner;
         let end_ns = inner.clock.now_ns().clamp(self.start_ns, UNFINISHED - 1);
-        if !self.nested && outcome == Outcome::Ok {
+        if self.sequential && outcome == Outcome::Ok {
             // The common case: a store, no lock. While this guard is
             // unfinished no other non-nesting action can start, so the open
             // action is this one.
@@ -100,7 +102,7 @@ impl ActionGuard {
             inner.open_end.store(end_ns, Ordering::Release);
         } else {
             let mut state = inner.lock();
-            if !self.nested {
+            if self.sequential {
                 if let Some(slot) = state.close_open(end_ns) {
                     slot.set_outcome(outcome);
                 }
@@ -134,7 +136,7 @@ impl Drop for ActionGuard {
 impl fmt::Debug for ActionGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ActionGuard")
-            .field("nested", &self.nested)
+            .field("sequential", &self.sequential)
             .field("stored", &(self.slot != NOT_STORED))
             .field("start", &Duration::from_nanos(self.start_ns))
             .finish_non_exhaustive()

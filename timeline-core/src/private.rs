@@ -10,13 +10,13 @@ use crate::clock::saturating_nanos;
 use crate::current::current;
 use crate::guard::ActionGuard;
 use crate::slots::UNFINISHED;
-use crate::timeline::{Timeline, TimelineBuilder};
+use crate::timeline::{OnOverlap, Timeline, TimelineBuilder};
 
 /// The action of one call of a `#[timed]` function.
 ///
-/// Started on the current timeline, if any. An overlap leaves the call
-/// untimed and notes a [`Violation`](crate::Violation) (or panics on a strict
-/// timeline). Dropping it finishes the action: with `Outcome::Panicked`
+/// Started on the current timeline, if any. An overlap stores the action as
+/// concurrent and notes a [`Violation`](crate::Violation) (or panics on a
+/// strict timeline). Dropping it finishes the action: with `Outcome::Panicked`
 /// during a panic, with `Outcome::Cancelled` for an `async` call that never
 /// completed, and otherwise with `Outcome::Ok`.
 #[must_use]
@@ -103,11 +103,8 @@ where
 
 #[cold]
 #[inline(never)]
-fn overlap(timeline: Timeline, error: crate::OverlapError) {
-    if timeline.is_strict() {
-        panic!("#[timed] on a strict timeline: {error}");
-    }
-    timeline.record_violation(error);
+fn strict_overlap(error: crate::OverlapError) -> ! {
+    panic!("#[timed] on a strict timeline: {error}");
 }
 
 #[inline]
@@ -117,12 +114,14 @@ fn start_timed(
     nested: bool,
     detail: Cow<'static, str>,
 ) -> Option<ActionGuard> {
-    match timeline.try_start(Cow::Borrowed(category), detail, nested) {
-        Ok((slot, start_ns)) => Some(ActionGuard::new(timeline, slot, start_ns, nested)),
-        Err(error) => {
-            overlap(timeline, error);
-            None
-        }
+    let on_overlap = if timeline.is_strict() {
+        OnOverlap::Refuse
+    } else {
+        OnOverlap::Concurrent
+    };
+    match timeline.try_start(Cow::Borrowed(category), detail, nested, on_overlap) {
+        Ok(started) => Some(started.guard(&timeline)),
+        Err(error) => strict_overlap(error),
     }
 }
 

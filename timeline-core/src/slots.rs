@@ -20,6 +20,9 @@ pub(crate) struct Slot {
     /// `-stop` marker comes after exactly those in the flat OOPS form.
     pub(crate) end_seq: u32,
     pub(crate) nested: bool,
+    /// Stored although it overlapped an unfinished non-nesting action: it
+    /// runs beside the sequence, on a lane of its own.
+    pub(crate) concurrent: bool,
     /// Shared with the snapshots of the action: copying one is cheap.
     pub(crate) extra: Option<Arc<Extra>>,
 }
@@ -171,6 +174,7 @@ mod tests {
             end_ns: UNFINISHED,
             end_seq: 0,
             nested: false,
+            concurrent: false,
             extra: None,
         }
     }

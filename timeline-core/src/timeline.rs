@@ -94,6 +94,9 @@ pub(crate) struct State {
     /// before it, whatever the clock's reads were reordered to.
     pub(crate) floor_ns: u64,
     pub(crate) violations: Vec<Violation>,
+    /// The slot of the non-nesting action that set `floor_ns`, if stored:
+    /// what a recorded action starting before the floor overlapped.
+    floor_slot: Option<usize>,
 }
 
 pub(crate) enum Open {
@@ -183,8 +186,8 @@ impl Timeline {
         category: impl Into<Cow<'static, str>>,
         detail: impl Into<Cow<'static, str>>,
     ) -> Result<ActionGuard, OverlapError> {
-        let (slot, start_ns) = self.try_start(category.into(), detail.into(), false)?;
-        Ok(ActionGuard::new(self.clone(), slot, start_ns, false))
+        self.try_start(category.into(), detail.into(), false, OnOverlap::Refuse)
+            .map(|started| started.guard(self))
     }
 
     /// Starts a nesting action: while it is unfinished, other actions may
@@ -211,19 +214,38 @@ impl Timeline {
         category: impl Into<Cow<'static, str>>,
         detail: impl Into<Cow<'static, str>>,
     ) -> Result<ActionGuard, OverlapError> {
-        let (slot, start_ns) = self.try_start(category.into(), detail.into(), true)?;
-        Ok(ActionGuard::new(self.clone(), slot, start_ns, true))
+        self.try_start(category.into(), detail.into(), true, OnOverlap::Refuse)
+            .map(|started| started.guard(self))
     }
 
-    /// Stores the start of an action and returns its slot and start offset,
-    /// for the caller to wrap in a guard that holds a handle to `self`.
+    /// Starts an action that is never refused, for code that cannot handle
+    /// an [`OverlapError`] (`#[timed]`, the bridges): overlapping an
+    /// unfinished non-nesting action, it is stored as
+    /// [concurrent](Action::is_concurrent) and the overlap is noted as a
+    /// [`Violation`].
+    #[inline]
+    pub(crate) fn start_unrefused(
+        &self,
+        category: Cow<'static, str>,
+        detail: Cow<'static, str>,
+        nested: bool,
+    ) -> ActionGuard {
+        match self.try_start(category, detail, nested, OnOverlap::Concurrent) {
+            Ok(started) => started.guard(self),
+            Err(_) => unreachable!("a start that may be concurrent is never refused"),
+        }
+    }
+
+    /// Stores the start of an action, for the caller to wrap in a guard
+    /// that holds a handle to `self`.
     #[inline]
     pub(crate) fn try_start(
         &self,
         category: Cow<'static, str>,
         detail: Cow<'static, str>,
         nested: bool,
-    ) -> Result<(usize, u64), OverlapError> {
+        on_overlap: OnOverlap,
+    ) -> Result<Started, OverlapError> {
         let inner = &*self.inner;
         let detail = detail::prepare(
             detail,
@@ -235,8 +257,19 @@ impl Timeline {
         let mut state = inner.lock();
         if let Some(open) = &state.open {
             let open = state.named(open);
-            drop(state);
-            return Err(OverlapError::new(open, Named { category, detail }));
+            return match on_overlap {
+                OnOverlap::Refuse => {
+                    drop(state);
+                    Err(OverlapError::new(open, Named { category, detail }))
+                }
+                OnOverlap::Concurrent => Ok(inner.start_concurrent(
+                    &mut state,
+                    open,
+                    Named { category, detail },
+                    nested,
+                    backtrace,
+                )),
+            };
         }
         // Read under the lock that enforces the rule, and never before the
         // end of the previous action: the recorded intervals of non-nesting
@@ -250,6 +283,7 @@ impl Timeline {
                 end_ns: UNFINISHED,
                 end_seq: 0,
                 nested,
+                concurrent: false,
                 extra: slots::extra(Outcome::Ok, backtrace),
             });
             if !nested {
@@ -267,14 +301,21 @@ impl Timeline {
             inner.open_end.store(RUNNING, Ordering::Relaxed);
         }
         drop(state);
-        Ok((slot, start_ns))
+        Ok(Started {
+            slot,
+            start_ns,
+            sequential: !nested,
+        })
     }
 
     /// Adds a finished action after the fact, e.g. from a callback that
     /// reports a statement's duration once it ran (SQLite's profile hook).
     ///
-    /// Never refused, whatever is open. A `started` before the timeline's
-    /// start is clamped to its start.
+    /// Never refused, whatever is open: an interval that overlaps an
+    /// unfinished non-nesting action, or the last finished one, is stored as
+    /// [concurrent](Action::is_concurrent) and the overlap is noted as a
+    /// [`Violation`]. A `started` before the timeline's start is clamped to
+    /// its start.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -284,6 +325,7 @@ impl Timeline {
     /// let _open = timeline.start("HTTP-get", "/api").unwrap();
     /// timeline.record("SQL-main", "SELECT 1", Instant::now(), Duration::from_micros(250));
     /// assert_eq!(timeline.len(), 2);
+    /// assert!(timeline.actions()[1].is_concurrent());
     /// ```
     pub fn record(
         &self,
@@ -296,14 +338,25 @@ impl Timeline {
         let end_ns = start_ns
             .saturating_add(saturating_nanos(duration))
             .min(UNFINISHED - 1);
-        self.inner.push_finished(
-            category.into(),
-            detail.into(),
-            start_ns,
-            end_ns,
-            false,
-            Outcome::Ok,
-        );
+        self.inner
+            .push_recorded(category.into(), detail.into(), start_ns, end_ns, Outcome::Ok);
+    }
+
+    /// Adds an action that ended now after running for `duration`: what a
+    /// bridge learns from an event such as sqlx's, which fires when its
+    /// query finished. Never refused, like [`record`](Self::record).
+    #[allow(dead_code)] // until the event bridge lands
+    pub(crate) fn record_ended_now(
+        &self,
+        category: Cow<'static, str>,
+        detail: Cow<'static, str>,
+        duration: Duration,
+        outcome: Outcome,
+    ) {
+        let end_ns = self.inner.clock.now_ns().min(UNFINISHED - 1);
+        let start_ns = end_ns.saturating_sub(saturating_nanos(duration));
+        self.inner
+            .push_recorded(category, detail, start_ns, end_ns, outcome);
     }
 
     /// A snapshot of the stored actions, in start order. A nesting action
@@ -324,6 +377,7 @@ impl Timeline {
             },
             finished: slot.is_finished(),
             nested: slot.nested,
+            concurrent: slot.concurrent,
             extra: slot.extra.clone(),
         }));
         drop(state);
@@ -429,7 +483,10 @@ impl Timeline {
         self.inner.lock().dropped
     }
 
-    /// The overlaps `#[timed]` ran into, in the order they happened.
+    /// The overlaps that `#[timed]`, the bridges and
+    /// [`record`](Self::record) ran into, in the order they were noted: each
+    /// names the unfinished action and the [concurrent](Action::is_concurrent)
+    /// one stored beside it.
     pub fn violations(&self) -> Vec<Violation> {
         self.inner.lock().violations.clone()
     }
@@ -449,15 +506,38 @@ impl Timeline {
         self.inner.config.strict
     }
 
-    /// Notes an overlap that `#[timed]` ran into.
-    pub(crate) fn record_violation(&self, overlap: OverlapError) {
-        let at = Duration::from_nanos(self.inner.clock.now_ns());
-        let mut state = self.inner.lock();
-        if state.violations.len() < self.inner.config.max_actions {
-            state.violations.push(Violation { overlap, at });
-        }
+}
+
+/// What a start does when a non-nesting action is unfinished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnOverlap {
+    /// Return an [`OverlapError`]: for people who call `start` themselves.
+    Refuse,
+    /// Store the action as concurrent and note a [`Violation`]: nothing is
+    /// lost to the rule.
+    Concurrent,
+}
+
+/// A stored start, not yet wrapped in its guard.
+pub(crate) struct Started {
+    slot: usize,
+    start_ns: u64,
+    sequential: bool,
+}
+
+impl Started {
+    #[inline]
+    pub(crate) fn guard(self, timeline: &Timeline) -> ActionGuard {
+        ActionGuard::new(timeline.clone(), self.slot, self.start_ns, self.sequential)
     }
 }
+
+/// How far the start of a recorded action may fall before the end of the
+/// previous one and still count as following it. An emitter measures a
+/// duration with its own clock and reports it a little later; subtracting it
+/// from our "now" places the start a few microseconds early, which would
+/// otherwise make back-to-back statements look concurrent.
+const RECORD_SKEW_NS: u64 = 50_000;
 
 impl State {
     fn named(&self, open: &Open) -> Named {
@@ -473,16 +553,62 @@ impl State {
         }
     }
 
+    fn named_slot(&self, index: Option<usize>) -> Named {
+        match index.and_then(|index| self.slots.get(index)) {
+            Some(slot) => Named {
+                category: slot.category.clone(),
+                detail: slot.detail.clone(),
+            },
+            None => Named {
+                category: Cow::Borrowed("(not stored)"),
+                detail: Cow::Borrowed(""),
+            },
+        }
+    }
+
+    /// Where a finished interval goes: its start, and the action it overlaps
+    /// if it must be stored as concurrent. A sequential one moves the floor.
+    fn place_finished(&mut self, start_ns: u64, end_ns: u64) -> (u64, Option<Named>) {
+        if let Some(open) = &self.open {
+            let open_start = match open {
+                Open::Stored(index) => self.slots.get(*index).map_or(0, |slot| slot.start_ns),
+                Open::NotStored(_) => 0,
+            };
+            if end_ns > open_start {
+                return (start_ns, Some(self.named(open)));
+            }
+        }
+        if start_ns.saturating_add(RECORD_SKEW_NS) < self.floor_ns {
+            return (start_ns, Some(self.named_slot(self.floor_slot)));
+        }
+        let start_ns = start_ns.max(self.floor_ns);
+        self.floor_ns = self.floor_ns.max(end_ns);
+        (start_ns, None)
+    }
+
+    fn note_violation(&mut self, open: Named, attempted: Named, at_ns: u64, max: usize) {
+        if self.violations.len() < max {
+            self.violations.push(Violation {
+                overlap: OverlapError::new(open, attempted),
+                at: Duration::from_nanos(at_ns),
+            });
+        }
+    }
+
     /// Finishes the open non-nesting action at `end_ns`.
     pub(crate) fn close_open(&mut self, end_ns: u64) -> Option<&mut Slot> {
         self.floor_ns = self.floor_ns.max(end_ns);
         match self.open.take()? {
             Open::Stored(index) => {
+                self.floor_slot = Some(index);
                 let slot = self.slots.get_mut(index)?;
                 slot.end_ns = end_ns;
                 Some(slot)
             }
-            Open::NotStored(_) => None,
+            Open::NotStored(_) => {
+                self.floor_slot = None;
+                None
+            }
         }
     }
 }
@@ -517,8 +643,98 @@ impl Inner {
         self.frozen_now_ns.unwrap_or_else(|| self.clock.now_ns())
     }
 
+    /// Stores an action that overlaps the unfinished `open` one beside it,
+    /// as concurrent, and notes the overlap.
+    #[cold]
+    #[inline(never)]
+    fn start_concurrent(
+        &self,
+        state: &mut State,
+        open: Named,
+        attempted: Named,
+        nested: bool,
+        backtrace: Option<Arc<str>>,
+    ) -> Started {
+        let start_ns = self.clock.now_ns();
+        let noted = attempted.clone();
+        let extra = slots::extra(Outcome::Ok, backtrace);
+        let slot = self.store(state, attempted, start_ns, UNFINISHED, nested, true, extra);
+        state.note_violation(open, noted, start_ns, self.config.max_actions);
+        Started {
+            slot,
+            start_ns,
+            sequential: false,
+        }
+    }
+
+    /// Stores a slot if there is room, else counts it in `dropped()`.
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &self,
+        state: &mut State,
+        named: Named,
+        start_ns: u64,
+        end_ns: u64,
+        nested: bool,
+        concurrent: bool,
+        extra: Option<Arc<slots::Extra>>,
+    ) -> usize {
+        if state.slots.len() < self.config.max_actions {
+            let end_seq = u32::try_from(state.slots.len() + 1).unwrap_or(u32::MAX);
+            state.slots.push(Slot {
+                category: named.category,
+                detail: named.detail,
+                start_ns,
+                end_ns,
+                end_seq,
+                nested,
+                concurrent,
+                extra,
+            })
+        } else {
+            state.dropped += 1;
+            NOT_STORED
+        }
+    }
+
+    /// Stores a finished non-nesting action, after the fact: in the sequence
+    /// where it fits there, else as concurrent with a violation noted.
+    pub(crate) fn push_recorded(
+        &self,
+        category: Cow<'static, str>,
+        detail: Cow<'static, str>,
+        start_ns: u64,
+        end_ns: u64,
+        outcome: Outcome,
+    ) {
+        let detail = detail::prepare(
+            detail,
+            self.config.detail_filter.as_ref(),
+            self.config.max_detail_len,
+        );
+        let extra = slots::extra(outcome, self.capture_backtrace());
+        let mut state = self.lock();
+        let (start_ns, overlapped) = state.place_finished(start_ns, end_ns);
+        let end_ns = end_ns.max(start_ns);
+        let attempted = Named { category, detail };
+        match overlapped {
+            None => {
+                let index = self.store(&mut state, attempted, start_ns, end_ns, false, false, extra);
+                if index != NOT_STORED {
+                    state.floor_slot = Some(index);
+                }
+            }
+            Some(open) => {
+                let noted = attempted.clone();
+                self.store(&mut state, attempted, start_ns, end_ns, false, true, extra);
+                state.note_violation(open, noted, start_ns, self.config.max_actions);
+            }
+        }
+    }
+
     /// Stores an already finished (or, with `end_ns == UNFINISHED`, a
-    /// never-finishing) action, whatever is open.
+    /// never-finishing) action as given, whatever is open: for fixed
+    /// timelines.
     pub(crate) fn push_finished(
         &self,
         category: Cow<'static, str>,
@@ -533,22 +749,10 @@ impl Inner {
             self.config.detail_filter.as_ref(),
             self.config.max_detail_len,
         );
-        let backtrace = self.capture_backtrace();
+        let extra = slots::extra(outcome, self.capture_backtrace());
         let mut state = self.lock();
-        if state.slots.len() < self.config.max_actions {
-            let end_seq = u32::try_from(state.slots.len() + 1).unwrap_or(u32::MAX);
-            state.slots.push(Slot {
-                category,
-                detail,
-                start_ns,
-                end_ns,
-                end_seq,
-                nested,
-                extra: slots::extra(outcome, backtrace),
-            });
-        } else {
-            state.dropped += 1;
-        }
+        let named = Named { category, detail };
+        self.store(&mut state, named, start_ns, end_ns, nested, false, extra);
     }
 }
 

@@ -221,14 +221,7 @@ where
             return; // not selected, or already recording
         };
         let Some(timeline) = current() else { return };
-        let started = if pending.nested {
-            timeline.start_nested(pending.category, pending.detail)
-        } else {
-            timeline.start(pending.category, pending.detail)
-        };
-        match started {
-            Ok(guard) => extensions.insert(Recording(guard)),
-            Err(overlap) => timeline.record_violation(overlap),
-        }
+        let guard = timeline.start_unrefused(pending.category, pending.detail, pending.nested);
+        extensions.insert(Recording(guard));
     }
 }
