@@ -38,6 +38,8 @@ fn op() -> impl Strategy<Value = Op> {
 struct Expected {
     nested: bool,
     finished: bool,
+    /// For a recorded action, the duration it was recorded with.
+    recorded: Option<Duration>,
 }
 
 struct Model {
@@ -76,7 +78,7 @@ proptest! {
                         if !nested {
                             model.open_plain += 1;
                         }
-                        model.expected.insert(detail.clone(), Expected { nested, finished: false });
+                        model.expected.insert(detail.clone(), Expected { nested, finished: false, recorded: None });
                         live.push((detail, nested, guard));
                     }
                 }
@@ -96,7 +98,7 @@ proptest! {
                 }
                 Op::Record { offset_us, duration_us } => {
                     timeline.record("rec", detail.clone(), base + Duration::from_micros(offset_us), Duration::from_micros(duration_us));
-                    model.expected.insert(detail, Expected { nested: false, finished: true });
+                    model.expected.insert(detail, Expected { nested: false, finished: true, recorded: Some(Duration::from_micros(duration_us)) });
                     attempted += 1;
                 }
                 Op::Finish(_) | Op::Leak(_) => {}
@@ -116,9 +118,27 @@ proptest! {
             let expected = &model.expected[action.detail()];
             prop_assert_eq!(action.is_nested(), expected.nested);
             prop_assert_eq!(action.duration().is_some(), expected.finished, "{:?}", action);
+            if let Some(recorded) = expected.recorded {
+                // Placed in the sequence or beside it, a recorded interval
+                // keeps its length, less at most the emitters' clock skew.
+                let kept = action.duration().unwrap();
+                prop_assert!(kept <= recorded && kept + Duration::from_micros(50) >= recorded, "{:?} recorded for {:?}", action, recorded);
+            }
         }
         prop_assert!(seen.values().all(|&count| count == 1));
         prop_assert!(actions.windows(2).all(|w| w[0].start() <= w[1].start()), "start order");
+
+        // The sequence — plain actions not marked concurrent — never
+        // overlaps itself, and every concurrent action was noted.
+        let sequence: Vec<_> = actions.iter().filter(|a| !a.is_nested() && !a.is_concurrent()).collect();
+        for pair in sequence.windows(2) {
+            prop_assert!(pair[0].end() <= pair[1].start(), "{:?} overlaps {:?}", pair[0], pair[1]);
+        }
+        let concurrent = actions.iter().filter(|a| a.is_concurrent()).count();
+        prop_assert!(actions.iter().all(|a| !a.is_concurrent() || a.category() == "rec"), "only records may run beside the sequence here");
+        if max_actions == usize::MAX {
+            prop_assert_eq!(timeline.violations().len(), concurrent);
+        }
 
         // Log tuples: well formed, one per plain action, markers balanced.
         let tuples = timeline.log_tuples();

@@ -93,7 +93,7 @@ fn category_and_detail_can_come_from_fields_recorded_later() {
 }
 
 #[test]
-fn nested_selected_spans_record_the_outer_one_and_a_violation() {
+fn nested_selected_spans_record_the_inner_one_as_concurrent_and_a_violation() {
     let timeline = Timeline::new();
     with_layer(TimelineLayer::new().detail_field("db.statement"), || {
         timeline.scope(|| {
@@ -102,8 +102,9 @@ fn nested_selected_spans_record_the_outer_one_and_a_violation() {
         })
     });
     let actions = timeline.actions();
-    assert_eq!(actions.len(), 1);
+    assert_eq!(actions.len(), 2);
     assert_eq!(actions[0].category(), "transaction");
+    assert!(actions[1].is_concurrent());
     let violation = &timeline.violations()[0];
     assert_eq!(violation.open_category(), "transaction");
     assert_eq!(violation.attempted_detail(), "INSERT INTO bug VALUES (1)");

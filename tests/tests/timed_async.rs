@@ -288,8 +288,10 @@ fn async_fn_in_traits_and_their_impls() {
     let actions = timeline.actions();
     assert_eq!(actions[0].detail(), "user:7");
     assert_eq!(actions[1].detail(), "SELECT count(*)");
-    // `find` inside `count` overlapped it: untimed, and noted.
-    assert_eq!(actions.len(), 2);
+    // `find` inside `count` overlapped it: stored beside it, and noted.
+    assert_eq!(actions.len(), 3);
+    assert_eq!(actions[2].detail(), "user:0");
+    assert!(actions[2].is_concurrent());
     assert_eq!(timeline.violations()[0].attempted_detail(), "user:0");
 }
 

@@ -1,6 +1,7 @@
-//! `#[timed]` when its action would overlap an unfinished one: the body
-//! still runs, untimed, and the timeline notes a `Violation` — or, when built
-//! `strict`, the call panics.
+//! `#[timed]` when its action would overlap an unfinished one: nothing is
+//! lost to the rule. The body runs, its action is stored as concurrent, and
+//! the timeline notes a `Violation` — or, when built `strict`, the call
+//! panics.
 
 mod support;
 
@@ -20,7 +21,7 @@ fn query(id: u32) -> u32 {
 }
 
 #[test]
-fn an_overlapping_call_runs_untimed_and_is_noted_as_a_violation() {
+fn an_overlapping_call_is_stored_as_concurrent_and_noted_as_a_violation() {
     let timeline = Timeline::new();
     let value = timeline.scope(|| {
         let _open = timeline.start("HTTP-get", "https://example.com").unwrap();
@@ -28,8 +29,12 @@ fn an_overlapping_call_runs_untimed_and_is_noted_as_a_violation() {
     });
     assert_eq!(value, 42, "the body ran");
     let actions = timeline.actions();
-    assert_eq!(actions.len(), 1, "only the open action is stored");
+    assert_eq!(actions.len(), 2, "both actions are stored");
     assert_eq!(actions[0].category(), "HTTP-get");
+    assert!(!actions[0].is_concurrent());
+    assert_eq!(actions[1].detail(), "SELECT * FROM bug WHERE id = 21");
+    assert!(actions[1].is_concurrent());
+    assert!(actions[1].duration().is_some());
 
     let violations = timeline.violations();
     assert_eq!(violations.len(), 1);
@@ -42,9 +47,10 @@ fn an_overlapping_call_runs_untimed_and_is_noted_as_a_violation() {
         "SELECT * FROM bug WHERE id = 21"
     );
 
-    // Once the open action finished, calls are timed again.
+    // Once the open action finished, calls are sequential again.
     timeline.scope(|| query(1));
-    assert_eq!(timeline.len(), 2);
+    assert_eq!(timeline.len(), 3);
+    assert!(!timeline.actions()[2].is_concurrent());
     assert_eq!(timeline.violations().len(), 1);
 }
 
@@ -94,9 +100,15 @@ fn a_timed_function_calling_another_overlaps_unless_it_is_nested() {
     let timeline = Timeline::new();
     assert_eq!(timeline.scope(page), 6);
     let actions = timeline.actions();
-    assert_eq!(actions.len(), 1);
-    assert_eq!(actions[0].category(), "page");
-    assert!(actions[0].duration().is_some());
+    let shape: Vec<(&str, bool)> = actions
+        .iter()
+        .map(|a| (a.category(), a.is_concurrent()))
+        .collect();
+    assert_eq!(
+        shape,
+        [("page", false), ("SQL-main", true), ("SQL-main", true)]
+    );
+    assert!(actions.iter().all(|a| a.duration().is_some()));
     let attempted: Vec<String> = timeline
         .violations()
         .iter()
@@ -126,8 +138,14 @@ fn nesting_is_not_transitive() {
         .map(|action| action.category().to_owned())
         .collect();
     // The page may run inside the transaction; the queries inside the page
-    // may not.
-    assert_eq!(categories, ["transaction", "page"]);
+    // overlap it, and run beside it.
+    assert_eq!(categories, ["transaction", "page", "SQL-main", "SQL-main"]);
+    let concurrent: Vec<bool> = timeline
+        .actions()
+        .iter()
+        .map(|a| a.is_concurrent())
+        .collect();
+    assert_eq!(concurrent, [false, false, true, true]);
     assert_eq!(timeline.violations().len(), 2);
     assert_eq!(timeline.violations()[0].open_category(), "page");
 }
@@ -152,13 +170,14 @@ async fn fetch(url: &str) -> usize {
 }
 
 #[test]
-fn an_overlapping_async_call_runs_untimed_and_is_noted() {
+fn an_overlapping_async_call_is_stored_as_concurrent_and_noted() {
     let timeline = Timeline::new();
     let guard = timeline.start("SQL-main", "SELECT 1").unwrap();
     let n = block_on(fetch("/a").with_timeline(timeline.clone()));
     drop(guard);
     assert_eq!(n, 2);
-    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline.len(), 2);
+    assert!(timeline.actions()[1].is_concurrent());
     let violation = &timeline.violations()[0];
     assert_eq!(violation.open_detail(), "SELECT 1");
     assert_eq!(violation.attempted_category(), "HTTP-get");
@@ -166,7 +185,7 @@ fn an_overlapping_async_call_runs_untimed_and_is_noted() {
 }
 
 #[test]
-fn two_concurrent_futures_on_one_timeline_time_the_first_only() {
+fn two_concurrent_futures_on_one_timeline_are_both_timed() {
     let timeline = Timeline::new();
     let (a, b) = block_on(
         async {
@@ -179,7 +198,16 @@ fn two_concurrent_futures_on_one_timeline_time_the_first_only() {
         .with_timeline(timeline.clone()),
     );
     assert_eq!((a, b), (6, 7));
-    assert_eq!(timeline.len(), 1);
-    assert_eq!(timeline.actions()[0].detail(), "/first");
+    let actions = timeline.actions();
+    let shape: Vec<(&str, bool)> = actions
+        .iter()
+        .map(|a| (a.detail(), a.is_concurrent()))
+        .collect();
+    assert_eq!(shape, [("/first", false), ("/second", true)]);
+    assert!(actions[1].start() >= actions[0].start());
+    assert!(
+        actions[1].end() <= actions[0].end(),
+        "/second ran inside /first"
+    );
     assert_eq!(timeline.violations()[0].attempted_detail(), "/second");
 }

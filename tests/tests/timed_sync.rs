@@ -292,10 +292,15 @@ fn countdown(n: u32) -> u32 {
 }
 
 #[test]
-fn a_recursive_call_overlaps_its_caller_and_runs_untimed() {
+fn a_recursive_call_overlaps_its_caller_and_is_stored_as_concurrent() {
     let timeline = Timeline::new();
     assert_eq!(timeline.scope(|| countdown(2)), 2);
-    assert_eq!(timeline.len(), 1);
+    let concurrent: Vec<bool> = timeline
+        .actions()
+        .iter()
+        .map(|a| a.is_concurrent())
+        .collect();
+    assert_eq!(concurrent, [false, true, true]);
     assert_eq!(timeline.violations().len(), 2);
 }
 

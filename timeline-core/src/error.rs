@@ -87,8 +87,10 @@ impl fmt::Display for OverlapError {
 
 impl Error for OverlapError {}
 
-/// An overlap that `#[timed]` ran into: the function's body ran untimed, and
-/// the timeline kept this note of what was open and what was attempted.
+/// An overlap that `#[timed]`, a bridge or [`record`](crate::Timeline::record)
+/// ran into: the attempted action was stored anyway, as
+/// [concurrent](crate::Action::is_concurrent), and the timeline kept this
+/// note of what was open and what was attempted.
 ///
 /// ```
 /// use timeline_core::{timed, Timeline};
@@ -99,8 +101,9 @@ impl Error for OverlapError {}
 /// let timeline = Timeline::new();
 /// timeline.scope(|| {
 ///     let _outer = timeline.start("HTTP-get", "https://example.com").unwrap();
-///     query(); // runs, untimed: HTTP-get is still open
+///     query(); // runs beside HTTP-get, which is still open
 /// });
+/// assert!(timeline.actions()[1].is_concurrent());
 /// let violation = &timeline.violations()[0];
 /// assert_eq!(violation.open_category(), "HTTP-get");
 /// assert_eq!(violation.attempted_detail(), "SELECT 1");

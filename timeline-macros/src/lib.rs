@@ -75,11 +75,13 @@ use proc_macro::TokenStream;
 ///   records nothing. A function that is not `async` but returns a future is
 ///   timed while it creates the future, not while the future runs: write it
 ///   as an `async fn`.
-/// - **Overlap**: when the action cannot start because another one is
-///   unfinished, the body still runs, untimed, and the timeline records a
-///   `Violation` naming both actions — unless it was built with
-///   `strict(true)`, in which case the call panics before the body runs.
-///   Instrumentation never breaks the program it measures.
+/// - **Overlap**: when another non-nesting action is unfinished — a caller's,
+///   or a sibling future's polled with `join!` — nothing is lost: the body
+///   runs, its action is stored as *concurrent* (`Action::is_concurrent`),
+///   and the timeline also records a `Violation` naming both actions —
+///   unless it was built with `strict(true)`, in which case the call panics
+///   before the body runs. Instrumentation never breaks the program it
+///   measures.
 ///
 /// `const fn`, items other than functions and trait methods without a body
 /// are compile errors.
@@ -220,7 +222,8 @@ use proc_macro::TokenStream;
 /// assert_eq!(timeline.actions()[0].outcome(), &Outcome::Error("no url".into()));
 /// ```
 ///
-/// Overlap: the body runs, and the timeline keeps a note:
+/// Overlap: the body runs, its action is stored beside the open one, and the
+/// timeline keeps a note:
 ///
 /// ```
 /// use timeline_core::{Timeline, timed};
@@ -233,9 +236,10 @@ use proc_macro::TokenStream;
 /// let timeline = Timeline::new();
 /// let one = timeline.scope(|| {
 ///     let _request = timeline.start("HTTP-get", "/api").unwrap();
-///     select_one() // overlaps HTTP-get: untimed
+///     select_one() // overlaps HTTP-get: concurrent
 /// });
 /// assert_eq!(one, 1);
+/// assert!(timeline.actions()[1].is_concurrent());
 /// assert_eq!(timeline.violations()[0].attempted_detail(), "SELECT 1");
 /// ```
 ///

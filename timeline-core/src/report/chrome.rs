@@ -1,6 +1,8 @@
 //! Chrome trace-event JSON: opens in Perfetto (ui.perfetto.dev) and
 //! `chrome://tracing`.
 
+use std::fmt::Write as _;
+
 use super::json;
 use crate::clock::saturating_nanos;
 use crate::{Action, Violation};
@@ -9,16 +11,31 @@ use crate::{Action, Violation};
 /// the slice's arguments.
 const NAME_CHARS: usize = 80;
 
-/// The trace of one timeline: an `"X"` (complete) event per action on one
-/// track, nesting actions spanning their children, and an instant event per
-/// violation. Times are microseconds from the timeline's start.
+/// The trace of one timeline: an `"X"` (complete) event per action — the
+/// sequence on track 1, nesting actions spanning their children, concurrent
+/// actions on tracks 2, 3… beside it — and an instant event per violation.
+/// Times are microseconds from the timeline's start.
 pub(crate) fn trace(title: &str, actions: &[Action], violations: &[Violation]) -> String {
     let mut out = String::with_capacity(128 + actions.len() * 160);
     out.push_str("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[");
     out.push_str("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":");
     json::push_str(&mut out, title);
     out.push_str("}}");
-    for action in actions {
+    let lanes = super::lanes::assign(actions);
+    let widest = lanes.iter().copied().max().unwrap_or(0);
+    for lane in 0..=widest {
+        let name = if lane == 0 {
+            "sequence".to_owned()
+        } else {
+            format!("concurrent {lane}")
+        };
+        let _ = write!(
+            out,
+            ",{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{},\"args\":{{\"name\":\"{name}\"}}}}",
+            lane + 1
+        );
+    }
+    for (action, lane) in actions.iter().zip(&lanes) {
         out.push_str(",{\"name\":");
         let name = format!(
             "{}: {}",
@@ -32,7 +49,11 @@ pub(crate) fn trace(title: &str, actions: &[Action], violations: &[Violation]) -
         json::push_micros(&mut out, saturating_nanos(action.start()));
         out.push_str(",\"dur\":");
         json::push_micros(&mut out, saturating_nanos(action.duration_or_elapsed()));
-        out.push_str(",\"pid\":1,\"tid\":1,\"args\":{\"detail\":");
+        let _ = write!(
+            out,
+            ",\"pid\":1,\"tid\":{},\"args\":{{\"detail\":",
+            lane + 1
+        );
         json::push_str(&mut out, action.detail());
         out.push_str(",\"outcome\":");
         json::push_str(&mut out, &action.outcome().to_string());
@@ -41,6 +62,9 @@ pub(crate) fn trace(title: &str, actions: &[Action], violations: &[Violation]) -
         }
         if action.is_nested() {
             out.push_str(",\"nesting\":true");
+        }
+        if action.is_concurrent() {
+            out.push_str(",\"concurrent\":true");
         }
         if let Some(backtrace) = action.backtrace() {
             out.push_str(",\"backtrace\":");

@@ -3,6 +3,7 @@
 
 mod chrome;
 mod json;
+mod lanes;
 pub(crate) mod normalise;
 mod oops;
 #[cfg(feature = "serde")]
@@ -103,7 +104,9 @@ impl Timeline {
 
     /// A plain-text waterfall for terminals: a line per action with its
     /// offset, duration and category, and a bar `width` columns wide on the
-    /// request's time axis.
+    /// request's time axis. When actions ran side by side, a `lane` column
+    /// puts each [concurrent](crate::Action::is_concurrent) one on a lane of
+    /// its own beside the sequence (lane 0).
     ///
     /// ```
     /// use timeline_core::Timeline;

@@ -153,8 +153,9 @@ fn summary_json(out: &mut String, summary: &Summary) {
     json::push_str(out, &summary.to_string());
     let _ = write!(
         out,
-        ",\"actions\":{},\"dropped\":{},\"duration_ms\":",
+        ",\"actions\":{},\"concurrent\":{},\"dropped\":{},\"duration_ms\":",
         summary.action_count(),
+        summary.concurrent_count(),
         summary.dropped()
     );
     json::push_millis(out, saturating_nanos(summary.duration()));

@@ -50,9 +50,10 @@ impl Serialize for LogTuple {
 
 impl Serialize for Summary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut summary = serializer.serialize_struct("Summary", 6)?;
+        let mut summary = serializer.serialize_struct("Summary", 7)?;
         summary.serialize_field("line", &self.to_string())?;
         summary.serialize_field("actions", &self.action_count())?;
+        summary.serialize_field("concurrent", &self.concurrent_count())?;
         summary.serialize_field("dropped", &self.dropped())?;
         summary.serialize_field("duration_ms", &Millis(self.duration()))?;
         summary.serialize_field("categories", self.categories())?;

@@ -37,6 +37,7 @@ const SLOWEST: usize = 5;
 #[derive(Clone, Debug)]
 pub struct Summary {
     pub(crate) actions: u64,
+    pub(crate) concurrent: u64,
     pub(crate) dropped: u64,
     pub(crate) duration: Duration,
     pub(crate) categories: Vec<CategoryStats>,
@@ -79,9 +80,11 @@ impl Summary {
         let mut statement_index: HashMap<(&str, String), usize> = HashMap::new();
         let mut slowest: Vec<&Action> = Vec::with_capacity(SLOWEST + 1);
         let mut count = 0u64;
+        let mut concurrent = 0u64;
 
         for action in actions.iter().filter(|a| !a.is_nested()) {
             count += 1;
+            concurrent += u64::from(action.is_concurrent());
             let took = action.duration_or_elapsed();
 
             let index = *category_index.entry(action.category()).or_insert_with(|| {
@@ -138,6 +141,7 @@ impl Summary {
         });
         Summary {
             actions: count + dropped,
+            concurrent,
             dropped,
             duration,
             categories,
@@ -151,6 +155,25 @@ impl Summary {
     /// actions are not counted).
     pub fn action_count(&self) -> u64 {
         self.actions
+    }
+
+    /// How many of the stored actions ran beside others
+    /// ([concurrent](crate::Action::is_concurrent)): `join!`ed queries,
+    /// overlapping calls. The log line names them when there are any.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// let _request = timeline.start("HTTP-get", "/bugs").unwrap();
+    /// timeline.record("SQL-main", "SELECT 1", Instant::now(), Duration::from_millis(1));
+    /// let summary = timeline.summary();
+    /// assert_eq!(summary.concurrent_count(), 1);
+    /// assert!(summary.to_string().ends_with(" seconds (1 concurrent)"));
+    /// ```
+    pub fn concurrent_count(&self) -> u64 {
+        self.concurrent
     }
 
     /// How many actions were not stored because of
@@ -180,7 +203,7 @@ impl Summary {
         &self.repeated
     }
 
-    /// How many overlaps `#[timed]` ran into.
+    /// How many overlaps `#[timed]`, the bridges and `record` ran into.
     pub fn violation_count(&self) -> usize {
         self.violations
     }
@@ -252,6 +275,9 @@ impl fmt::Display for Summary {
             self.actions,
             self.duration.as_secs_f64()
         )?;
+        if self.concurrent > 0 {
+            write!(f, " ({} concurrent)", self.concurrent)?;
+        }
         if !f.alternate() {
             return Ok(());
         }

@@ -32,17 +32,30 @@ pub(crate) fn render(actions: &[Action], elapsed: Duration, width: usize) -> Str
         .max()
         .unwrap_or(0)
         .min(24);
+    let lanes = super::lanes::assign(actions);
+    let lane_width = match lanes.iter().max() {
+        Some(&widest) if widest > 0 => widest.to_string().len().max("lane".len()) + 2,
+        _ => 0,
+    };
+    let lane_column = |lane: &dyn std::fmt::Display| {
+        if lane_width == 0 {
+            String::new()
+        } else {
+            format!("{lane:>width$}", width = lane_width - 2) + "  "
+        }
+    };
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>11} {:>11}  {:<category_width$}  |{}| {}",
+        "{:>11} {:>11}  {}{:<category_width$}  |{}| {}",
         "start",
         "duration",
+        lane_column(&"lane"),
         "category",
         " ".repeat(width),
         millis(span)
     );
-    for action in actions {
+    for (action, lane) in actions.iter().zip(&lanes) {
         let from = column(action.start());
         // Every action shows, however short.
         let to = column(action.end()).max(from + 1).min(width.max(from));
@@ -54,9 +67,10 @@ pub(crate) fn render(actions: &[Action], elapsed: Duration, width: usize) -> Str
         let category: String = action.category().chars().take(category_width).collect();
         let _ = writeln!(
             out,
-            "{:>11} {:>11}  {:<category_width$}  |{bar}| {}{}",
+            "{:>11} {:>11}  {}{:<category_width$}  |{bar}| {}{}",
             millis(action.start()),
             millis(action.duration_or_elapsed()),
+            lane_column(lane),
             category,
             one_line(action.detail(), 60),
             super::summary::annotation(action),
