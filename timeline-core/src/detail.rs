@@ -1,7 +1,15 @@
 //! Bounding and filtering details before they are stored.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
+
+thread_local! {
+    /// Set while this thread runs a detail filter: an action the filter
+    /// starts itself (it calls a `#[timed]` function, say) is not filtered
+    /// again, which would recurse until the stack overflowed.
+    static IN_FILTER: Cell<bool> = const { Cell::new(false) };
+}
 
 /// What replaces a detail whose filter panicked: the action is still kept.
 pub(crate) const FILTER_PANICKED: &str = "<detail filter panicked>";
@@ -21,12 +29,15 @@ pub(crate) fn prepare(
     max_len: usize,
 ) -> Cow<'static, str> {
     let detail = match filter {
-        None => detail,
-        Some(filter) => Cow::Owned(
+        Some(filter) if !IN_FILTER.try_with(Cell::get).unwrap_or(true) => {
+            IN_FILTER.set(true);
             // A broken filter must not break the program it measures.
-            panic::catch_unwind(AssertUnwindSafe(|| filter(&detail)))
-                .unwrap_or_else(|_| FILTER_PANICKED.to_owned()),
-        ),
+            let filtered = panic::catch_unwind(AssertUnwindSafe(|| filter(&detail)))
+                .unwrap_or_else(|_| FILTER_PANICKED.to_owned());
+            IN_FILTER.set(false);
+            Cow::Owned(filtered)
+        }
+        _ => detail,
     };
     if detail.len() <= max_len {
         detail
@@ -85,6 +96,20 @@ mod tests {
         let filter: DetailFilter = Box::new(|d| d.replace("secret", "?"));
         let out = prepare(Cow::Borrowed("password=secret"), Some(&filter), 12);
         assert_eq!(out, "password=?");
+    }
+
+    #[test]
+    fn a_detail_prepared_inside_a_filter_is_not_filtered_again() {
+        let filter: DetailFilter = Box::new(|d| {
+            let inner: DetailFilter = Box::new(|d| format!("twice: {d}"));
+            let nested = prepare(Cow::Owned(d.to_owned()), Some(&inner), 100);
+            format!("filtered: {nested}")
+        });
+        let out = prepare(Cow::Borrowed("SELECT 1"), Some(&filter), 100);
+        assert_eq!(out, "filtered: SELECT 1");
+        // And the next detail is filtered as usual.
+        let out = prepare(Cow::Borrowed("SELECT 2"), Some(&filter), 100);
+        assert_eq!(out, "filtered: SELECT 2");
     }
 
     #[test]

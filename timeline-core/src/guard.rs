@@ -11,7 +11,8 @@ use crate::timeline::{NOT_STORED, RUNNING, Timeline};
 
 /// An unfinished action. Dropping the guard finishes it — at the end of a
 /// scope, on early return and `?`, and during a panic (then with
-/// [`Outcome::Panicked`]).
+/// [`Outcome::Panicked`], unless the action itself started while the thread
+/// was already unwinding, like a `ROLLBACK` issued from a `Drop`).
 ///
 /// The guard is `Send`: it may be moved to, and dropped on, another thread.
 /// A guard that is leaked (`std::mem::forget`) leaves its action unfinished:
@@ -39,6 +40,9 @@ pub struct ActionGuard {
     /// Whether this is the open non-nesting action, which blocks other
     /// starts until it finishes (not a nesting or a concurrent one).
     sequential: bool,
+    /// Whether the thread was already unwinding when the action started (a
+    /// `ROLLBACK` issued from a `Drop`): such an action did not panic.
+    started_unwinding: bool,
     finished: bool,
 }
 
@@ -50,6 +54,7 @@ impl ActionGuard {
             slot,
             start_ns,
             sequential,
+            started_unwinding: std::thread::panicking(),
             finished: false,
         }
     }
@@ -89,6 +94,17 @@ impl ActionGuard {
         &self.timeline
     }
 
+    /// The outcome of an action whose guard is dropped now: `Panicked` if a
+    /// panic began while it ran, else `otherwise`.
+    #[inline]
+    pub(crate) fn outcome_on_drop(&self, otherwise: Outcome) -> Outcome {
+        if std::thread::panicking() && !self.started_unwinding {
+            Outcome::Panicked
+        } else {
+            otherwise
+        }
+    }
+
     #[inline]
     fn finish_now(&mut self, outcome: Outcome) -> Duration {
         self.finished = true;
@@ -123,11 +139,7 @@ impl Drop for ActionGuard {
     #[inline]
     fn drop(&mut self) {
         if !self.finished {
-            let outcome = if std::thread::panicking() {
-                Outcome::Panicked
-            } else {
-                Outcome::Ok
-            };
+            let outcome = self.outcome_on_drop(Outcome::Ok);
             self.finish_now(outcome);
         }
     }

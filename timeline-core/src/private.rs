@@ -80,13 +80,13 @@ impl Drop for TimedCall {
     #[inline]
     fn drop(&mut self) {
         if let Some(guard) = self.guard.take() {
-            if std::thread::panicking() {
-                guard.finish_with(Outcome::Panicked);
-            } else if self.is_async {
-                guard.finish_with(Outcome::Cancelled);
+            let otherwise = if self.is_async {
+                Outcome::Cancelled
             } else {
-                guard.finish();
-            }
+                Outcome::Ok
+            };
+            let outcome = guard.outcome_on_drop(otherwise);
+            guard.finish_with(outcome);
         }
     }
 }
@@ -98,8 +98,16 @@ where
     F: FnOnce() -> D,
 {
     let timeline = current()?;
-    start_timed(timeline, category, nested, detail().into())
+    // A parameter's `Display` that panics, or fails (which makes `format!`
+    // panic), must not break the call it describes.
+    let detail = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| detail().into()))
+        .unwrap_or(Cow::Borrowed(DETAIL_PANICKED));
+    start_timed(timeline, category, nested, detail)
 }
+
+/// The detail of a `#[timed]` call whose detail could not be formatted.
+pub(crate) const DETAIL_PANICKED: &str =
+    "<detail not formatted: a parameter's Display panicked or failed>";
 
 #[cold]
 #[inline(never)]

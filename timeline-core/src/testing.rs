@@ -38,6 +38,7 @@ use std::fmt::Write as _;
 
 use crate::report::normalise::normalise;
 use crate::report::time::millis;
+use crate::report::{CATEGORY_CHARS, one_line};
 use crate::{Action, Timeline, TimelineBuilder};
 
 /// Runs `f` with a fresh timeline current (capturing backtraces, so that
@@ -140,7 +141,7 @@ pub fn assert_max_repeats(timeline: &Timeline, max_repeats: u64) {
     let mut message = format!(
         "expected no statement issued more than {max_repeats} time{}, but {} {:?} was issued {} times ({} in all):\n",
         if max_repeats == 1 { "" } else { "s" },
-        worst.category(),
+        one_line(worst.category(), CATEGORY_CHARS),
         worst.statement(),
         worst.count(),
         millis(worst.total()),
@@ -149,6 +150,10 @@ pub fn assert_max_repeats(timeline: &Timeline, max_repeats: u64) {
     panic!("{message}");
 }
 
+/// The most of a detail a failure message shows: enough to recognise a
+/// statement, on one line.
+const DETAIL_CHARS: usize = 300;
+
 fn list(message: &mut String, actions: &[&Action]) {
     for action in actions {
         let _ = writeln!(
@@ -156,8 +161,8 @@ fn list(message: &mut String, actions: &[&Action]) {
             "  at {:>11} took {:>11}  {}  {}",
             millis(action.start()),
             millis(action.duration_or_elapsed()),
-            action.category(),
-            action.detail()
+            one_line(action.category(), CATEGORY_CHARS),
+            one_line(action.detail(), DETAIL_CHARS)
         );
         if let Some(backtrace) = action.backtrace() {
             for line in backtrace.lines() {

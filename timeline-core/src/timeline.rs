@@ -119,12 +119,17 @@ impl Default for Timeline {
 
 impl fmt::Debug for Timeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.inner.lock();
+        // Read, then let go of the lock: the formatter writes to the
+        // caller's writer, which may be code that records onto this timeline.
+        let (actions, dropped, violations) = {
+            let state = self.inner.lock();
+            (state.slots.len(), state.dropped, state.violations.len())
+        };
         f.debug_struct("Timeline")
             .field("baseline", &self.inner.clock.baseline_wall())
-            .field("actions", &state.slots.len())
-            .field("dropped", &state.dropped)
-            .field("violations", &state.violations.len())
+            .field("actions", &actions)
+            .field("dropped", &dropped)
+            .field("violations", &violations)
             .finish_non_exhaustive()
     }
 }
@@ -316,7 +321,7 @@ impl Timeline {
     /// unfinished non-nesting action, or the last finished one, is stored as
     /// [concurrent](Action::is_concurrent) and the overlap is noted as a
     /// [`Violation`]. A `started` before the timeline's start is clamped to
-    /// its start.
+    /// its start, one later than now to now.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -335,7 +340,15 @@ impl Timeline {
         started: Instant,
         duration: Duration,
     ) {
-        let start_ns = self.inner.clock.offset_ns(started);
+        // An `Instant` from before the timeline clamps to its start; one
+        // from after "now" (centuries away, say) to now: an action recorded
+        // after the fact has started by the time it is recorded.
+        let start_ns = self
+            .inner
+            .clock
+            .offset_ns(started)
+            .min(self.inner.clock.now_ns())
+            .min(UNFINISHED - 1);
         let end_ns = start_ns
             .saturating_add(saturating_nanos(duration))
             .min(UNFINISHED - 1);
@@ -370,28 +383,7 @@ impl Timeline {
     pub fn actions(&self) -> Vec<Action> {
         let as_of = self.inner.report_now_ns();
         let state = self.inner.lock();
-        // Sized once: growing it would copy every action several times.
-        let mut actions = Vec::with_capacity(state.slots.len());
-        actions.extend(state.slots.iter().map(|slot| Action {
-            category: slot.category.clone(),
-            detail: slot.detail.clone(),
-            start_ns: slot.start_ns,
-            duration_ns: if slot.is_finished() {
-                slot.end_ns.saturating_sub(slot.start_ns)
-            } else {
-                as_of.saturating_sub(slot.start_ns)
-            },
-            finished: slot.is_finished(),
-            nested: slot.nested,
-            concurrent: slot.concurrent,
-            extra: slot.extra.clone(),
-        }));
-        drop(state);
-        // Slots are stored in start order except for `record`ed ones.
-        if !actions.is_sorted_by_key(Action::start) {
-            actions.sort_by_key(Action::start);
-        }
-        actions
+        state.actions(as_of)
     }
 
     /// The timeline in the flat OOPS form of python-oops-timeline: one tuple
@@ -411,55 +403,7 @@ impl Timeline {
     pub fn log_tuples(&self) -> Vec<LogTuple> {
         let as_of = self.inner.report_now_ns();
         let state = self.inner.lock();
-        // (time, order, slot, is_stop): at equal times a `-stop` comes after
-        // the actions stored before the nesting action finished, and before
-        // those stored after.
-        let mut events: Vec<(u64, usize, usize, bool)> = Vec::with_capacity(state.slots.len());
-        for (index, slot) in state.slots.iter().enumerate() {
-            events.push((slot.start_ns, 2 * index + 1, index, false));
-            if slot.nested && slot.is_finished() {
-                events.push((slot.end_ns, 2 * slot.end_seq as usize, index, true));
-            }
-        }
-        events.sort_unstable();
-        events
-            .into_iter()
-            .map(|(_, _, index, is_stop)| {
-                let Some(slot) = state.slots.get(index) else {
-                    unreachable!("events name stored slots")
-                };
-                if slot.nested {
-                    let (suffix, at, backtrace) = if is_stop {
-                        ("-stop", slot.end_ns, None)
-                    } else {
-                        ("-start", slot.start_ns, slot.backtrace())
-                    };
-                    let at_ms = whole_millis(Duration::from_nanos(at));
-                    LogTuple {
-                        start_ms: at_ms,
-                        end_ms: at_ms,
-                        category: format!("{}{suffix}", slot.category),
-                        detail: slot.detail.to_string(),
-                        backtrace: backtrace.map(|b| b.to_string()),
-                    }
-                } else {
-                    let end_ns = if !slot.is_finished() {
-                        as_of.max(slot.start_ns)
-                    } else {
-                        slot.end_ns
-                    };
-                    let start_ms = whole_millis(Duration::from_nanos(slot.start_ns));
-                    let duration_ms = whole_millis(Duration::from_nanos(end_ns - slot.start_ns));
-                    LogTuple {
-                        start_ms,
-                        end_ms: start_ms.saturating_add(duration_ms),
-                        category: slot.category.to_string(),
-                        detail: slot.detail.to_string(),
-                        backtrace: slot.backtrace().map(|b| b.to_string()),
-                    }
-                }
-            })
-            .collect()
+        state.log_tuples(as_of)
     }
 
     /// How many actions are stored (at most
@@ -545,6 +489,85 @@ impl Started {
 const RECORD_SKEW_NS: u64 = 50_000;
 
 impl State {
+    /// A snapshot of the stored actions as of `as_of`, in start order.
+    pub(crate) fn actions(&self, as_of: u64) -> Vec<Action> {
+        // Sized once: growing it would copy every action several times.
+        let mut actions = Vec::with_capacity(self.slots.len());
+        actions.extend(self.slots.iter().map(|slot| Action {
+            category: slot.category.clone(),
+            detail: slot.detail.clone(),
+            start_ns: slot.start_ns,
+            duration_ns: if slot.is_finished() {
+                slot.end_ns.saturating_sub(slot.start_ns)
+            } else {
+                as_of.saturating_sub(slot.start_ns)
+            },
+            finished: slot.is_finished(),
+            nested: slot.nested,
+            concurrent: slot.concurrent,
+            extra: slot.extra.clone(),
+        }));
+        // Slots are stored in start order except for `record`ed ones.
+        if !actions.is_sorted_by_key(Action::start) {
+            actions.sort_by_key(Action::start);
+        }
+        actions
+    }
+
+    /// The flat OOPS form as of `as_of`.
+    pub(crate) fn log_tuples(&self, as_of: u64) -> Vec<LogTuple> {
+        // (time, order, slot, is_stop): at equal times a `-stop` comes after
+        // the actions stored before the nesting action finished, and before
+        // those stored after.
+        let mut events: Vec<(u64, usize, usize, bool)> = Vec::with_capacity(self.slots.len());
+        for (index, slot) in self.slots.iter().enumerate() {
+            events.push((slot.start_ns, 2 * index + 1, index, false));
+            if slot.nested && slot.is_finished() {
+                events.push((slot.end_ns, 2 * slot.end_seq as usize, index, true));
+            }
+        }
+        events.sort_unstable();
+        events
+            .into_iter()
+            .map(|(_, _, index, is_stop)| {
+                let Some(slot) = self.slots.get(index) else {
+                    unreachable!("events name stored slots")
+                };
+                if slot.nested {
+                    let (suffix, at, backtrace) = if is_stop {
+                        ("-stop", slot.end_ns, None)
+                    } else {
+                        ("-start", slot.start_ns, slot.backtrace())
+                    };
+                    let at_ms = whole_millis(Duration::from_nanos(at));
+                    LogTuple {
+                        start_ms: at_ms,
+                        end_ms: at_ms,
+                        category: format!("{}{suffix}", slot.category),
+                        detail: slot.detail.to_string(),
+                        backtrace: backtrace.map(|b| b.to_string()),
+                    }
+                } else {
+                    let end_ns = if !slot.is_finished() {
+                        as_of.max(slot.start_ns)
+                    } else {
+                        slot.end_ns
+                    };
+                    let start_ms = whole_millis(Duration::from_nanos(slot.start_ns));
+                    let duration_ms =
+                        whole_millis(Duration::from_nanos(end_ns.saturating_sub(slot.start_ns)));
+                    LogTuple {
+                        start_ms,
+                        end_ms: start_ms.saturating_add(duration_ms),
+                        category: slot.category.to_string(),
+                        detail: slot.detail.to_string(),
+                        backtrace: slot.backtrace().map(|b| b.to_string()),
+                    }
+                }
+            })
+            .collect()
+    }
+
     fn named(&self, open: &Open) -> Named {
         match open {
             Open::Stored(index) => match self.slots.get(*index) {

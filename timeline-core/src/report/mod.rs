@@ -14,7 +14,10 @@ pub(crate) mod time;
 mod waterfall;
 
 pub use oops::Report;
+pub(crate) use summary::{CATEGORY_CHARS, one_line};
 pub use summary::{CategoryStats, RepeatedStatement, Summary};
+
+use std::time::Duration;
 
 use crate::Timeline;
 
@@ -33,9 +36,14 @@ impl Timeline {
     /// assert!(line.starts_with("1 queries/external actions issued in 0.0"));
     /// ```
     pub fn summary(&self) -> Summary {
-        let elapsed = self.elapsed();
-        let actions = self.actions();
-        Summary::new(&actions, self.dropped(), elapsed, self.violations().len())
+        let as_of = self.inner.report_now_ns();
+        // One lock: the counts agree with the actions even while other
+        // threads record.
+        let (actions, dropped, violations) = {
+            let state = self.inner.lock();
+            (state.actions(as_of), state.dropped, state.violations.len())
+        };
+        Summary::new(&actions, dropped, Duration::from_nanos(as_of), violations)
     }
 
     /// An OOPS-shaped report of the whole timeline, for error reports:
@@ -52,15 +60,24 @@ impl Timeline {
     /// assert_eq!(report.summary().action_count(), 1);
     /// ```
     pub fn report(&self) -> Report {
-        let elapsed = self.elapsed();
-        let actions = self.actions();
-        let violations = self.violations();
-        let dropped = self.dropped();
+        let as_of = self.inner.report_now_ns();
+        // One snapshot, taken under one lock: the summary, the log tuples and
+        // the counts agree even while other threads record.
+        let (actions, log_tuples, violations, dropped) = {
+            let state = self.inner.lock();
+            (
+                state.actions(as_of),
+                state.log_tuples(as_of),
+                state.violations.clone(),
+                state.dropped,
+            )
+        };
+        let elapsed = Duration::from_nanos(as_of);
         let summary = Summary::new(&actions, dropped, elapsed, violations.len());
         Report::new(
             self.baseline(),
             elapsed,
-            self.log_tuples(),
+            log_tuples,
             summary,
             violations,
             dropped,
@@ -88,6 +105,8 @@ impl Timeline {
 
     /// The value of an HTTP `Server-Timing` header: the time per category
     /// (never a detail), then the total, for the browser's developer tools.
+    /// The costliest twelve categories are named and the rest folded into
+    /// one `other` metric, so the header stays under 2 KB.
     ///
     /// ```
     /// use timeline_core::Timeline;
@@ -99,7 +118,24 @@ impl Timeline {
     /// assert!(header.contains(", total;dur="));
     /// ```
     pub fn server_timing(&self) -> String {
-        server_timing::header_value(&self.summary())
+        let as_of = self.inner.report_now_ns();
+        let categories = {
+            let state = self.inner.lock();
+            server_timing::per_category(state.slots.iter().filter(|slot| !slot.nested).map(
+                |slot| {
+                    let end_ns = if slot.is_finished() {
+                        slot.end_ns
+                    } else {
+                        as_of
+                    };
+                    (
+                        &*slot.category,
+                        Duration::from_nanos(end_ns.saturating_sub(slot.start_ns)),
+                    )
+                },
+            ))
+        };
+        server_timing::header_value(categories, Duration::from_nanos(as_of))
     }
 
     /// A plain-text waterfall for terminals: a line per action with its

@@ -9,6 +9,10 @@ use super::normalise::normalise;
 use super::time::millis;
 use crate::{Action, Outcome};
 
+/// The most of a category any text report shows: a category is a short
+/// label, and one that is not must not widen every line.
+pub(crate) const CATEGORY_CHARS: usize = 40;
+
 /// How many of the slowest actions a summary lists.
 const SLOWEST: usize = 5;
 
@@ -282,13 +286,15 @@ impl fmt::Display for Summary {
             return Ok(());
         }
         if !self.categories.is_empty() {
+            // Categories come from the request's code and data: one line
+            // each, and a column no wider than a bounded label.
             let width = self
                 .categories
                 .iter()
                 .map(|c| c.category.chars().count())
                 .max()
                 .unwrap_or(0)
-                .max("category".len());
+                .clamp("category".len(), CATEGORY_CHARS);
             write!(
                 f,
                 "\n\nBy category:\n  {:<width$}  {:>5}  {:>11}  {:>11}  {:>6}",
@@ -298,7 +304,7 @@ impl fmt::Display for Summary {
                 write!(
                     f,
                     "\n  {:<width$}  {:>5}  {:>11}  {:>11}  {:>5.1}%",
-                    stats.category,
+                    one_line(&stats.category, CATEGORY_CHARS),
                     stats.count,
                     millis(stats.total),
                     millis(stats.max),
@@ -314,7 +320,7 @@ impl fmt::Display for Summary {
                     "\n  {:>11}  at {:>11}  {}  {}{}",
                     millis(action.duration_or_elapsed()),
                     millis(action.start()),
-                    action.category(),
+                    one_line(action.category(), CATEGORY_CHARS),
                     one_line(action.detail(), 120),
                     annotation(action)
                 )?;
@@ -328,7 +334,7 @@ impl fmt::Display for Summary {
                     "\n  {:>4}×  {:>11}  {}  {}\n         e.g. {}",
                     statement.count,
                     millis(statement.total),
-                    statement.category,
+                    one_line(&statement.category, CATEGORY_CHARS),
                     one_line(&statement.statement, 120),
                     one_line(&statement.example, 120)
                 )?;

@@ -64,7 +64,7 @@ pub(crate) fn render(actions: &[Action], elapsed: Duration, width: usize) -> Str
         let fill = if action.is_nested() { '-' } else { '#' };
         bar.extend(std::iter::repeat_n(fill, to.saturating_sub(from)));
         bar.extend(std::iter::repeat_n(' ', width.saturating_sub(to)));
-        let category: String = action.category().chars().take(category_width).collect();
+        let category = one_line(action.category(), category_width);
         let _ = writeln!(
             out,
             "{:>11} {:>11}  {}{:<category_width$}  |{bar}| {}{}",
