@@ -321,7 +321,7 @@ impl Timeline {
     /// unfinished non-nesting action, or the last finished one, is stored as
     /// [concurrent](Action::is_concurrent) and the overlap is noted as a
     /// [`Violation`]. A `started` before the timeline's start is clamped to
-    /// its start, one later than now to now.
+    /// its start.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -341,14 +341,9 @@ impl Timeline {
         duration: Duration,
     ) {
         // An `Instant` from before the timeline clamps to its start; one
-        // from after "now" (centuries away, say) to now: an action recorded
-        // after the fact has started by the time it is recorded.
-        let start_ns = self
-            .inner
-            .clock
-            .offset_ns(started)
-            .min(self.inner.clock.now_ns())
-            .min(UNFINISHED - 1);
+        // centuries ahead saturates below the end, so the end never comes
+        // before the start.
+        let start_ns = self.inner.clock.offset_ns(started).min(UNFINISHED - 1);
         let end_ns = start_ns
             .saturating_add(saturating_nanos(duration))
             .min(UNFINISHED - 1);
