@@ -17,6 +17,14 @@ pub(crate) const FILTER_PANICKED: &str = "<detail filter panicked>";
 /// The marker a cut detail ends in.
 pub(crate) const ELLIPSIS: &str = "…";
 
+/// The longest category stored, in bytes: a category is a short label
+/// (`SQL-main`), and one built from request data must not hold megabytes.
+pub(crate) const MAX_CATEGORY_LEN: usize = 256;
+
+/// How much of a detail a violation or an overlap error keeps: enough to
+/// recognise the statement, without copying a 64 KiB one again.
+pub(crate) const EXCERPT_LEN: usize = 512;
+
 /// A user function applied to every detail before it is stored.
 pub(crate) type DetailFilter = Box<dyn Fn(&str) -> String + Send + Sync + 'static>;
 
@@ -40,9 +48,54 @@ pub(crate) fn prepare(
         _ => detail,
     };
     if detail.len() <= max_len {
-        detail
+        without_spare_capacity(detail)
     } else {
         Cow::Owned(truncate(&detail, max_len))
+    }
+}
+
+/// Cuts a category to [`MAX_CATEGORY_LEN`].
+#[inline]
+pub(crate) fn bound_category(category: Cow<'static, str>) -> Cow<'static, str> {
+    if category.len() <= MAX_CATEGORY_LEN {
+        without_spare_capacity(category)
+    } else {
+        Cow::Owned(truncate(&category, MAX_CATEGORY_LEN))
+    }
+}
+
+/// `text` cut to at most `max_len` bytes, borrowed when it fits.
+#[allow(clippy::ptr_arg)] // a borrowed `Cow` is copied for free
+pub(crate) fn excerpt(text: &Cow<'static, str>, max_len: usize) -> Cow<'static, str> {
+    if text.len() <= max_len {
+        text.clone()
+    } else {
+        Cow::Owned(truncate(text, max_len))
+    }
+}
+
+/// An owned string is kept at about its length: one built in a buffer of
+/// 64 KiB would otherwise hold all of it for the whole request. A little
+/// slack (what `format!` leaves) is kept, which saves a reallocation per
+/// action; `max_bytes` counts the capacity either way.
+#[inline]
+fn without_spare_capacity(text: Cow<'static, str>) -> Cow<'static, str> {
+    match text {
+        Cow::Owned(mut owned) if owned.capacity() - owned.len() > owned.len() / 2 + 64 => {
+            owned.shrink_to_fit();
+            Cow::Owned(owned)
+        }
+        text => text,
+    }
+}
+
+/// The heap bytes a stored string holds: none for a `&'static str`.
+#[inline]
+#[allow(clippy::ptr_arg)] // only a `Cow` tells borrowed from owned
+pub(crate) fn heap_bytes(text: &Cow<'static, str>) -> usize {
+    match text {
+        Cow::Borrowed(_) => 0,
+        Cow::Owned(owned) => owned.capacity(),
     }
 }
 

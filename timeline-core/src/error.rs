@@ -12,6 +12,23 @@ pub(crate) struct Named {
     pub(crate) detail: Cow<'static, str>,
 }
 
+impl Named {
+    /// A copy that keeps at most an excerpt of the detail: what overlap
+    /// errors and violations hold of an action that stays stored anyway.
+    #[allow(clippy::ptr_arg)] // a borrowed `Cow` is copied for free
+    pub(crate) fn excerpt(category: &Cow<'static, str>, detail: &Cow<'static, str>) -> Named {
+        Named {
+            category: category.clone(),
+            detail: crate::detail::excerpt(detail, crate::detail::EXCERPT_LEN),
+        }
+    }
+
+    /// The heap bytes the pair holds.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        crate::detail::heap_bytes(&self.category) + crate::detail::heap_bytes(&self.detail)
+    }
+}
+
 impl fmt::Display for Named {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {:?}", self.category, self.detail)

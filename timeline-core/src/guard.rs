@@ -120,14 +120,16 @@ impl ActionGuard {
             let mut state = inner.lock();
             if self.sequential {
                 if let Some(slot) = state.close_open(end_ns) {
-                    slot.set_outcome(outcome);
+                    let added = slot.set_outcome(outcome);
+                    state.bytes += added;
                 }
             } else if self.slot != NOT_STORED {
                 let end_seq = u32::try_from(state.slots.len()).unwrap_or(u32::MAX);
                 if let Some(slot) = state.slots.get_mut(self.slot) {
                     slot.end_ns = end_ns;
                     slot.end_seq = end_seq;
-                    slot.set_outcome(outcome);
+                    let added = slot.set_outcome(outcome);
+                    state.bytes += added;
                 }
             }
         }

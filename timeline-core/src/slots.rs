@@ -38,14 +38,45 @@ impl Slot {
         self.extra.as_ref()?.backtrace.as_ref()
     }
 
-    pub(crate) fn set_outcome(&mut self, outcome: Outcome) {
-        if outcome != Outcome::Ok || self.extra.is_some() {
-            Arc::make_mut(self.extra.get_or_insert_with(Arc::default)).outcome = outcome;
+    /// Sets the outcome and returns the heap bytes that added.
+    pub(crate) fn set_outcome(&mut self, outcome: Outcome) -> usize {
+        if outcome == Outcome::Ok && self.extra.is_none() {
+            return 0;
         }
+        let added = if self.extra.is_none() { EXTRA_BYTES } else { 0 } + outcome_bytes(&outcome);
+        Arc::make_mut(self.extra.get_or_insert_with(Arc::default)).outcome = outcome;
+        added
+    }
+
+    /// The heap bytes the slot holds besides itself.
+    #[inline]
+    #[allow(clippy::ptr_arg)] // only a `Cow` tells borrowed from owned
+    pub(crate) fn heap_bytes(
+        category: &Cow<'static, str>,
+        detail: &Cow<'static, str>,
+        extra: Option<&Arc<Extra>>,
+    ) -> usize {
+        crate::detail::heap_bytes(category)
+            + crate::detail::heap_bytes(detail)
+            + extra.map_or(0, |extra| {
+                EXTRA_BYTES
+                    + outcome_bytes(&extra.outcome)
+                    + extra.backtrace.as_ref().map_or(0, |b| b.len())
+            })
     }
 
     pub(crate) fn is_finished(&self) -> bool {
         self.end_ns != UNFINISHED
+    }
+}
+
+/// What an [`Extra`] costs on the heap, with its reference counts.
+const EXTRA_BYTES: usize = std::mem::size_of::<Extra>() + 2 * std::mem::size_of::<usize>();
+
+fn outcome_bytes(outcome: &Outcome) -> usize {
+    match outcome {
+        Outcome::Error(message) => message.capacity(),
+        _ => 0,
     }
 }
 
@@ -71,6 +102,18 @@ const FIRST_CHUNK: usize = 32;
 impl Slots {
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The bytes the next push allocates: a whole chunk when the last one
+    /// is full, else nothing.
+    #[inline]
+    pub(crate) fn bytes_to_push(&self) -> usize {
+        let (chunk, offset) = locate(self.len);
+        if offset == 0 && chunk == self.chunks.len() {
+            (FIRST_CHUNK << chunk) * std::mem::size_of::<Slot>()
+        } else {
+            0
+        }
     }
 
     /// Stores `slot` and returns its index.

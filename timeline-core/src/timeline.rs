@@ -63,10 +63,14 @@ pub(crate) struct Inner {
     frozen_now_ns: Option<u64>,
 }
 
+/// The default of [`TimelineBuilder::max_bytes`]: 16 MiB.
+pub(crate) const DEFAULT_MAX_BYTES: usize = 16 << 20;
+
 pub(crate) struct Config {
     pub(crate) capture_backtraces: bool,
     pub(crate) max_actions: usize,
     pub(crate) max_detail_len: usize,
+    pub(crate) max_bytes: usize,
     pub(crate) detail_filter: Option<DetailFilter>,
     pub(crate) strict: bool,
 }
@@ -77,6 +81,7 @@ impl Default for Config {
             capture_backtraces: false,
             max_actions: 100_000,
             max_detail_len: 65_536,
+            max_bytes: DEFAULT_MAX_BYTES,
             detail_filter: None,
             strict: false,
         }
@@ -97,6 +102,9 @@ pub(crate) struct State {
     /// The slot of the non-nesting action that set `floor_ns`, if stored:
     /// what a recorded action starting before the floor overlapped.
     floor_slot: Option<usize>,
+    /// What the timeline holds, in bytes, against `max_bytes`: slots
+    /// (whole chunks), owned strings, outcomes, backtraces, violations.
+    pub(crate) bytes: usize,
 }
 
 pub(crate) enum Open {
@@ -253,12 +261,13 @@ impl Timeline {
         on_overlap: OnOverlap,
     ) -> Result<Started, OverlapError> {
         let inner = &*self.inner;
+        let category = detail::bound_category(category);
         let detail = detail::prepare(
             detail,
             inner.config.detail_filter.as_ref(),
             inner.config.max_detail_len,
         );
-        let backtrace = inner.capture_backtrace();
+        let extra = slots::extra(Outcome::Ok, inner.capture_backtrace());
 
         let mut state = inner.lock();
         if let Some(open) = &state.open {
@@ -273,7 +282,7 @@ impl Timeline {
                     open,
                     Named { category, detail },
                     nested,
-                    backtrace,
+                    extra,
                 )),
             };
         }
@@ -281,7 +290,8 @@ impl Timeline {
         // end of the previous action: the recorded intervals of non-nesting
         // actions cannot overlap.
         let start_ns = inner.clock.now_ns().max(state.floor_ns);
-        let slot = if state.slots.len() < inner.config.max_actions {
+        let slot = if let Some(bytes) = inner.room_for(&state, &category, &detail, extra.as_ref()) {
+            state.bytes = bytes;
             let index = state.slots.push(Slot {
                 category,
                 detail,
@@ -290,7 +300,7 @@ impl Timeline {
                 end_seq: 0,
                 nested,
                 concurrent: false,
-                extra: slots::extra(Outcome::Ok, backtrace),
+                extra,
             });
             if !nested {
                 state.open = Some(Open::Stored(index));
@@ -476,6 +486,10 @@ impl Started {
     }
 }
 
+/// What one violation costs besides its strings: the entry and the boxed
+/// pair of names.
+const VIOLATION_BYTES: usize = std::mem::size_of::<Named>() * 2 + 2 * std::mem::size_of::<usize>();
+
 /// How far the start of a recorded action may fall before the end of the
 /// previous one and still count as following it. An emitter measures a
 /// duration with its own clock and reports it a little later; subtracting it
@@ -566,22 +580,16 @@ impl State {
     fn named(&self, open: &Open) -> Named {
         match open {
             Open::Stored(index) => match self.slots.get(*index) {
-                Some(slot) => Named {
-                    category: slot.category.clone(),
-                    detail: slot.detail.clone(),
-                },
+                Some(slot) => Named::excerpt(&slot.category, &slot.detail),
                 None => unreachable!("the open action is stored"),
             },
-            Open::NotStored(named) => named.clone(),
+            Open::NotStored(named) => Named::excerpt(&named.category, &named.detail),
         }
     }
 
     fn named_slot(&self, index: Option<usize>) -> Named {
         match index.and_then(|index| self.slots.get(index)) {
-            Some(slot) => Named {
-                category: slot.category.clone(),
-                detail: slot.detail.clone(),
-            },
+            Some(slot) => Named::excerpt(&slot.category, &slot.detail),
             None => Named {
                 category: Cow::Borrowed("(not stored)"),
                 detail: Cow::Borrowed(""),
@@ -609,8 +617,20 @@ impl State {
         (start_ns, None)
     }
 
-    fn note_violation(&mut self, open: Named, attempted: Named, at_ns: u64, max: usize) {
-        if self.violations.len() < max {
+    fn note_violation(&mut self, open: Named, attempted: Named, at_ns: u64, config: &Config) {
+        // A full vector doubles (to at least 4) when pushed to.
+        let growth = if self.violations.len() == self.violations.capacity() {
+            self.violations.capacity().max(4) * std::mem::size_of::<Violation>()
+        } else {
+            0
+        };
+        let bytes = self.bytes
+            + VIOLATION_BYTES
+            + growth
+            + open.heap_bytes()
+            + attempted.heap_bytes();
+        if self.violations.len() < config.max_actions && bytes <= config.max_bytes {
+            self.bytes = bytes;
             self.violations.push(Violation {
                 overlap: OverlapError::new(open, attempted),
                 at: Duration::from_nanos(at_ns),
@@ -676,18 +696,36 @@ impl Inner {
         open: Named,
         attempted: Named,
         nested: bool,
-        backtrace: Option<Arc<str>>,
+        extra: Option<Arc<slots::Extra>>,
     ) -> Started {
         let start_ns = self.clock.now_ns();
-        let noted = attempted.clone();
-        let extra = slots::extra(Outcome::Ok, backtrace);
+        let noted = Named::excerpt(&attempted.category, &attempted.detail);
         let slot = self.store(state, attempted, start_ns, UNFINISHED, nested, true, extra);
-        state.note_violation(open, noted, start_ns, self.config.max_actions);
+        state.note_violation(open, noted, start_ns, &self.config);
         Started {
             slot,
             start_ns,
             sequential: false,
         }
+    }
+
+    /// What `state.bytes` becomes with one more slot holding these, if that
+    /// is within both limits.
+    #[inline]
+    #[allow(clippy::ptr_arg)] // only a `Cow` tells borrowed from owned
+    fn room_for(
+        &self,
+        state: &State,
+        category: &Cow<'static, str>,
+        detail: &Cow<'static, str>,
+        extra: Option<&Arc<slots::Extra>>,
+    ) -> Option<usize> {
+        if state.slots.len() >= self.config.max_actions {
+            return None;
+        }
+        let bytes =
+            state.bytes + state.slots.bytes_to_push() + Slot::heap_bytes(category, detail, extra);
+        (bytes <= self.config.max_bytes).then_some(bytes)
     }
 
     /// Stores a slot if there is room, else counts it in `dropped()`.
@@ -702,7 +740,8 @@ impl Inner {
         concurrent: bool,
         extra: Option<Arc<slots::Extra>>,
     ) -> usize {
-        if state.slots.len() < self.config.max_actions {
+        if let Some(bytes) = self.room_for(state, &named.category, &named.detail, extra.as_ref()) {
+            state.bytes = bytes;
             let end_seq = u32::try_from(state.slots.len() + 1).unwrap_or(u32::MAX);
             state.slots.push(Slot {
                 category: named.category,
@@ -735,6 +774,7 @@ impl Inner {
             self.config.detail_filter.as_ref(),
             self.config.max_detail_len,
         );
+        let category = detail::bound_category(category);
         let extra = slots::extra(outcome, self.capture_backtrace());
         let mut state = self.lock();
         let (start_ns, overlapped) = state.place_finished(start_ns, end_ns);
@@ -749,9 +789,9 @@ impl Inner {
                 }
             }
             Some(open) => {
-                let noted = attempted.clone();
+                let noted = Named::excerpt(&attempted.category, &attempted.detail);
                 self.store(&mut state, attempted, start_ns, end_ns, false, true, extra);
-                state.note_violation(open, noted, start_ns, self.config.max_actions);
+                state.note_violation(open, noted, start_ns, &self.config);
             }
         }
     }
@@ -773,6 +813,7 @@ impl Inner {
             self.config.detail_filter.as_ref(),
             self.config.max_detail_len,
         );
+        let category = detail::bound_category(category);
         let extra = slots::extra(outcome, self.capture_backtrace());
         let mut state = self.lock();
         let named = Named { category, detail };
@@ -837,6 +878,7 @@ impl fmt::Debug for TimelineBuilder {
             .field("capture_backtraces", &self.config.capture_backtraces)
             .field("max_actions", &self.config.max_actions)
             .field("max_detail_len", &self.config.max_detail_len)
+            .field("max_bytes", &self.config.max_bytes)
             .field("detail_filter", &self.config.detail_filter.is_some())
             .field("strict", &self.config.strict)
             .finish()
@@ -872,6 +914,33 @@ impl TimelineBuilder {
     /// ```
     pub fn max_detail_len(mut self, max_bytes: usize) -> Self {
         self.config.max_detail_len = max_bytes;
+        self
+    }
+
+    /// Store at most this many bytes (default 16 MiB), counting everything
+    /// the timeline keeps: its slots (80 bytes each, allocated in doubling
+    /// chunks of 32, 64, 128…), categories and details that are not
+    /// `&'static str`, error messages, backtraces and violations. Past it,
+    /// actions are counted in [`Timeline::dropped`] instead of stored.
+    ///
+    /// The default holds about 200,000 actions with static strings, or
+    /// about 40,000 with a 300-byte statement each — far more than a web
+    /// request should issue — and bounds what one runaway request can
+    /// cost. Reports need at most about three times what is stored while
+    /// they are built (see the crate documentation).
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::builder().max_bytes(64 * 1024).build();
+    /// for n in 0..1_000 {
+    ///     timeline.start("SQL-main", format!("SELECT * FROM bug WHERE id = {n}")).unwrap().finish();
+    /// }
+    /// assert!(timeline.len() < 1_000);
+    /// assert_eq!(timeline.len() as u64 + timeline.dropped(), 1_000);
+    /// ```
+    pub fn max_bytes(mut self, max_bytes: usize) -> Self {
+        self.config.max_bytes = max_bytes;
         self
     }
 

@@ -16,7 +16,10 @@ const NAME_CHARS: usize = 80;
 /// actions on tracks 2, 3… beside it — and an instant event per violation.
 /// Times are microseconds from the timeline's start.
 pub(crate) fn trace(title: &str, actions: &[Action], violations: &[Violation]) -> String {
-    let mut out = String::with_capacity(128 + actions.len() * 160);
+    // Sized once from the details, which are most of the output: growing
+    // by doubling would briefly need twice the trace.
+    let details: usize = actions.iter().map(|a| a.detail().len()).sum();
+    let mut out = String::with_capacity(256 + details + actions.len() * 240);
     out.push_str("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[");
     out.push_str("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":");
     json::push_str(&mut out, title);
