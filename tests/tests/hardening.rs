@@ -279,3 +279,19 @@ fn the_server_timing_header_is_bounded_and_its_names_unique() {
     assert_eq!(names.last(), Some(&"total"));
     assert!(header.parse::<http::HeaderValue>().is_ok());
 }
+
+#[test]
+fn to_json_and_serde_agree_on_every_value() {
+    let timeline = Timeline::new();
+    timeline.record("far", "forever", Instant::now(), Duration::MAX);
+    timeline.record(
+        "quote\"back\\slash\u{1}\u{7f}",
+        "tab\there \u{2028} \u{1b}[0m é 😀",
+        Instant::now(),
+        Duration::from_nanos(1_234_567),
+    );
+    let report = timeline.report();
+    let by_hand: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    let by_serde = serde_json::to_value(&report).unwrap();
+    assert_eq!(by_hand, by_serde);
+}
