@@ -338,8 +338,13 @@ impl Timeline {
         let end_ns = start_ns
             .saturating_add(saturating_nanos(duration))
             .min(UNFINISHED - 1);
-        self.inner
-            .push_recorded(category.into(), detail.into(), start_ns, end_ns, Outcome::Ok);
+        self.inner.push_recorded(
+            category.into(),
+            detail.into(),
+            start_ns,
+            end_ns,
+            Outcome::Ok,
+        );
     }
 
     /// Adds an action that ended now after running for `duration`: what a
@@ -505,7 +510,6 @@ impl Timeline {
     pub(crate) fn is_strict(&self) -> bool {
         self.inner.config.strict
     }
-
 }
 
 /// What a start does when a non-nesting action is unfinished.
@@ -719,7 +723,8 @@ impl Inner {
         let attempted = Named { category, detail };
         match overlapped {
             None => {
-                let index = self.store(&mut state, attempted, start_ns, end_ns, false, false, extra);
+                let index =
+                    self.store(&mut state, attempted, start_ns, end_ns, false, false, extra);
                 if index != NOT_STORED {
                     state.floor_slot = Some(index);
                 }
