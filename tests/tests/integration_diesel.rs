@@ -356,3 +356,67 @@ fn a_connection_dropped_with_a_statement_open_finishes_it() {
     assert!(actions[0].duration().is_some());
     assert!(matches!(actions[0].outcome(), Outcome::Error(_)));
 }
+
+#[test]
+fn a_huge_bind_value_is_cut_to_max_detail_len() {
+    let mut conn = database_of_twenty();
+    let timeline = Timeline::builder().max_detail_len(100).build();
+    let huge = "x".repeat(1 << 20);
+    let length: i32 = timeline.scope(|| {
+        diesel::select(
+            diesel::dsl::sql::<Integer>("length(")
+                .bind::<diesel::sql_types::Text, _>(&huge)
+                .sql(")"),
+        )
+        .get_result(&mut conn)
+        .unwrap()
+    });
+    assert_eq!(length, 1 << 20);
+
+    let actions = timeline.actions();
+    let detail = actions[0].detail();
+    assert!(detail.len() <= 100, "{detail}");
+    assert!(
+        detail.starts_with("SELECT length(?) -- binds: [\"xxx"),
+        "{detail}"
+    );
+    assert!(detail.ends_with('…'), "{detail}");
+}
+
+/// A bind value whose `Debug`, which diesel uses to display the statement,
+/// panics.
+struct DebugPanics;
+
+impl std::fmt::Debug for DebugPanics {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("DebugPanics::fmt")
+    }
+}
+
+impl ToSql<Integer, Sqlite> for DebugPanics {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(7);
+        Ok(serialize::IsNull::No)
+    }
+}
+
+#[test]
+fn a_statement_that_cannot_be_displayed_still_runs_and_is_recorded() {
+    let mut conn = database_of_twenty();
+    let timeline = Timeline::new();
+    let ran = timeline.scope(|| {
+        diesel::sql_query("UPDATE person SET age = ? WHERE id = 1")
+            .bind::<Integer, _>(DebugPanics)
+            .execute(&mut conn)
+    });
+    assert_eq!(ran, Ok(1));
+    let age: i32 = diesel::dsl::sql::<Integer>("SELECT age FROM person WHERE id = 1")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(age, 7);
+
+    let actions = timeline.actions();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].detail(), "<displaying this panicked>");
+    assert_eq!(actions[0].outcome(), &Outcome::Ok);
+}

@@ -37,12 +37,32 @@
 //! # The timeline must be current where the statement runs
 //!
 //! Diesel is synchronous, and services usually run it on a blocking thread:
-//! `deadpool_diesel`'s `interact`, `tokio::task::spawn_blocking`, a thread
+//! `tokio::task::spawn_blocking`, `deadpool_diesel`'s `interact`, a thread
 //! pool. Those threads do not know the request's timeline; carry it there
 //! with [`with_current`](crate::with_current):
 //!
+//! ```
+//! use diesel::connection::{Connection, SimpleConnection};
+//! use diesel::sqlite::SqliteConnection;
+//! use timeline_core::{Timeline, with_current};
+//! use timeline_core::integrations::diesel::TimelineInstrumentation;
+//!
+//! let mut conn = SqliteConnection::establish(":memory:")?;
+//! conn.set_instrumentation(TimelineInstrumentation::new());
+//!
+//! let timeline = Timeline::new();
+//! let _request = timeline.enter();
+//! // `with_current` takes the current timeline along to the other thread.
+//! std::thread::spawn(with_current(move || conn.batch_execute("SELECT 1")))
+//!     .join()
+//!     .unwrap()?;
+//! assert_eq!(timeline.actions()[0].detail(), "SELECT 1");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! With `deadpool_diesel`, the same inside a handler:
+//!
 //! ```text
-//! // inside a handler, where the request's timeline is current
 //! let bugs = conn
 //!     .interact(timeline_core::with_current(move |conn| bug::table.load::<Bug>(conn)))
 //!     .await??;
@@ -71,13 +91,17 @@
 //!
 //! # Robustness
 //!
-//! The instrumentation never panics, also when events are missing or out of
-//! order: diesel emits no `FinishQuery` for a statement whose bind values
+//! The instrumentation never panics — not on a
+//! [`strict`](crate::TimelineBuilder::strict) timeline either, as the panic
+//! would unwind through diesel's connection — also when events are missing
+//! or out of order: diesel emits no `FinishQuery` for a statement whose bind values
 //! fail to serialize, so a statement still open when the connection's next
 //! event arrives is finished then, with an error saying so; a finish
 //! without a start is ignored; whatever is still open when the connection
-//! is dropped is finished then. A query whose `Display` fails or panics is
-//! recorded with a detail saying so.
+//! is dropped is finished then. A query whose `Display` fails or panics (it
+//! prints bind values with their `Debug`) is recorded with a detail saying
+//! so, and a query is displayed only up to the timeline's
+//! [`max_detail_len`](crate::TimelineBuilder::max_detail_len).
 //!
 //! # Versions
 //!
@@ -93,6 +117,7 @@ use std::sync::{PoisonError, RwLock};
 use ::diesel::QueryResult;
 use ::diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 
+use crate::detail::ELLIPSIS;
 use crate::{ActionGuard, Outcome, current};
 
 /// The outcome of a statement or transaction that diesel started but never
@@ -268,7 +293,7 @@ impl TimelineInstrumentation {
             InstrumentationEvent::StartQuery { query, .. } => {
                 self.finish_stale_statement();
                 if let Some(timeline) = current() {
-                    let detail = render(query);
+                    let detail = render_at_most(query, timeline.inner.config.max_detail_len);
                     let category = self.categories.statement.clone();
                     self.statement = Some(timeline.start_unrefused(category, detail.into(), false));
                 }
@@ -483,15 +508,53 @@ fn installed_instrumentation() -> Option<Box<dyn Instrumentation>> {
 /// `value`'s `Display`, which for a query may run user code (the `Debug` of
 /// bind values): an error or a panic there must not reach diesel.
 fn render(value: &(impl fmt::Display + ?Sized)) -> String {
-    let mut out = String::new();
+    render_at_most(value, usize::MAX)
+}
+
+/// [`render`], stopping once the text is longer than `max_len` bytes: the
+/// timeline would cut it to that anyway, and a statement binding a 100 MB
+/// blob must not cost 100 MB of text per statement.
+fn render_at_most(value: &(impl fmt::Display + ?Sized), max_len: usize) -> String {
+    let mut out = Bounded {
+        text: String::new(),
+        room: max_len.saturating_add(1),
+    };
     let written = panic::catch_unwind(AssertUnwindSafe(|| {
         fmt::write(&mut out, format_args!("{value}"))
     }));
+    let text = out.text;
     match written {
-        Ok(Ok(())) => out,
-        Ok(Err(fmt::Error)) if out.is_empty() => "<diesel could not display this>".to_owned(),
-        Ok(Err(fmt::Error)) => out + " <display failed here>",
+        Ok(Ok(())) => text,
+        // Over the limit. With the marker it is longer than `max_len`
+        // (`Bounded` cut at most 3 bytes short of `max_len + 1`), so the
+        // timeline cuts it exactly where it would have cut the whole text.
+        Ok(Err(fmt::Error)) if out.room == 0 => text + ELLIPSIS,
+        Ok(Err(fmt::Error)) if text.is_empty() => "<diesel could not display this>".to_owned(),
+        Ok(Err(fmt::Error)) => text + " <display failed here>",
         Err(_) => "<displaying this panicked>".to_owned(),
+    }
+}
+
+/// A `fmt::Write` that takes `room` more bytes, then fails.
+struct Bounded {
+    text: String,
+    room: usize,
+}
+
+impl fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if s.len() <= self.room {
+            self.text.push_str(s);
+            self.room -= s.len();
+            return Ok(());
+        }
+        let fits = (0..=self.room)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
+        self.text.push_str(&s[..fits]);
+        self.room = 0;
+        Err(fmt::Error)
     }
 }
 
@@ -513,7 +576,9 @@ fn connection_detail(url: &str) -> Cow<'static, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::connection_detail;
+    use std::fmt;
+
+    use super::{connection_detail, render, render_at_most};
 
     #[test]
     fn connection_detail_keeps_no_credentials() {
@@ -535,5 +600,33 @@ mod tests {
         for (url, detail) in cases {
             assert_eq!(connection_detail(url), detail, "for {url}");
         }
+    }
+
+    #[test]
+    fn rendering_stops_just_past_the_limit_at_a_char_boundary() {
+        assert_eq!(render_at_most("SELECT 1", 8), "SELECT 1");
+        assert_eq!(render_at_most("SELECT 12", 8), "SELECT 12");
+        assert_eq!(render_at_most("SELECT 123", 8), "SELECT 12…");
+        // "é" is two bytes: 4 + 1 bytes of room end inside the third one.
+        assert_eq!(render_at_most("éééé", 4), "éé…");
+    }
+
+    #[test]
+    fn a_display_that_fails_or_panics_is_named_in_the_detail() {
+        struct Failing;
+        impl fmt::Display for Failing {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("SELECT ")?;
+                Err(fmt::Error)
+            }
+        }
+        struct Panicking;
+        impl fmt::Display for Panicking {
+            fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+                panic!("a bind value's Debug panicked")
+            }
+        }
+        assert_eq!(render(&Failing), "SELECT  <display failed here>");
+        assert_eq!(render(&Panicking), "<displaying this panicked>");
     }
 }
