@@ -420,3 +420,48 @@ fn a_statement_that_cannot_be_displayed_still_runs_and_is_recorded() {
     assert_eq!(actions[0].detail(), "<displaying this panicked>");
     assert_eq!(actions[0].outcome(), &Outcome::Ok);
 }
+
+#[test]
+fn a_transaction_sqlite_ended_by_itself_ends_at_the_next_transaction() {
+    let mut conn = database_of_twenty();
+    // RAISE(ROLLBACK) makes SQLite end the transaction itself: diesel sees
+    // the connection back in autocommit and emits no rollback event.
+    conn.batch_execute(
+        "CREATE TRIGGER keep_people BEFORE DELETE ON person \
+         BEGIN SELECT RAISE(ROLLBACK, 'people are kept'); END",
+    )
+    .unwrap();
+    let timeline = Timeline::new();
+    timeline.scope(|| {
+        let deleted = conn.transaction(|conn| conn.batch_execute("DELETE FROM person"));
+        assert!(deleted.is_err());
+        conn.transaction(|conn| conn.batch_execute("SELECT 1"))
+            .unwrap();
+    });
+
+    let actions = timeline.actions();
+    let summary: Vec<(&str, bool)> = actions
+        .iter()
+        .map(|a| (a.detail(), a.outcome() == &Outcome::Ok))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("transaction", false),
+            ("BEGIN", true),
+            ("DELETE FROM person", false),
+            ("transaction", true),
+            ("BEGIN", true),
+            ("SELECT 1", true),
+            ("COMMIT", true),
+        ]
+    );
+    assert_eq!(
+        actions[0].outcome(),
+        &Outcome::Error("diesel reported no end of this".into())
+    );
+    assert!(matches!(actions[2].outcome(), Outcome::Error(e) if e.contains("people are kept")));
+    let first_end = actions[0].start() + actions[0].duration().unwrap();
+    assert!(first_end <= actions[3].start());
+    assert!(timeline.violations().is_empty());
+}

@@ -74,7 +74,7 @@
 //! |---|---|
 //! | a statement (`StartQuery` … `FinishQuery`) | category `SQL-main`; detail the statement as diesel prints it, `SQL -- binds: [...]`; a failed statement has [`Outcome::Error`] with diesel's message |
 //! | a transaction (`BeginTransaction` … the end of its `COMMIT` or `ROLLBACK`) | a nesting action, category `SQL-main`, detail `transaction` (or `savepoint 1`, `savepoint 2`… for nested transactions); its statements, `BEGIN` and `COMMIT` included, are its children. A rolled-back transaction has the outcome `Error("rolled back")` |
-//! | establishing a connection | category `SQL-connect`; detail the database URL without user, password and query parameters (a `key=value` connection string is not shown at all) |
+//! | establishing a connection, seen only by [`install`] and only on a thread with a current timeline (a pool that connects on its own threads records nothing) | category `SQL-connect`; detail the database URL without user, password and query parameters (a `key=value` connection string is not shown at all) |
 //!
 //! The `-- binds: [...]` suffix is an SQL comment, which the
 //! [repeated-statement](crate::Summary::repeated_statements) detector ignores:
@@ -91,17 +91,23 @@
 //!
 //! # Robustness
 //!
-//! The instrumentation never panics — not on a
-//! [`strict`](crate::TimelineBuilder::strict) timeline either, as the panic
-//! would unwind through diesel's connection — also when events are missing
-//! or out of order: diesel emits no `FinishQuery` for a statement whose bind values
-//! fail to serialize, so a statement still open when the connection's next
-//! event arrives is finished then, with an error saying so; a finish
-//! without a start is ignored; whatever is still open when the connection
-//! is dropped is finished then. A query whose `Display` fails or panics (it
-//! prints bind values with their `Debug`) is recorded with a detail saying
-//! so, and a query is displayed only up to the timeline's
-//! [`max_detail_len`](crate::TimelineBuilder::max_detail_len).
+//! The instrumentation never panics, not even on a
+//! [`strict`](crate::TimelineBuilder::strict) timeline: the panic would
+//! unwind through diesel's connection.
+//!
+//! - Missing or out-of-order events: diesel emits no `FinishQuery` for a
+//!   statement whose bind values fail to serialize, so a statement still
+//!   open when the connection's next event arrives is finished then, with an
+//!   error saying so. A finish without a start is ignored. Whatever is still
+//!   open when the connection is dropped is finished then.
+//! - A query whose `Display` fails or panics (it prints bind values with
+//!   their `Debug`) is recorded with a detail saying so. A query is
+//!   displayed only up to the timeline's
+//!   [`max_detail_len`](crate::TimelineBuilder::max_detail_len), however
+//!   large its bind values.
+//! - Known gap: when SQLite ends a transaction by itself (after a disk-full
+//!   or I/O error), diesel emits no event for its end, and its action stays
+//!   open until the connection begins its next transaction or is dropped.
 //!
 //! # Versions
 //!
