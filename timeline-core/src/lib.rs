@@ -154,8 +154,10 @@
 //!
 //! The [`integrations`], each behind a cargo feature: a `tower` layer that
 //! gives each HTTP request its own timeline (with `Server-Timing`, a log
-//! line per request and OOPS reports for failures and slow requests), and a
-//! `tracing` layer that records selected spans as actions.
+//! line per request and OOPS reports for failures and slow requests), a
+//! `tracing` layer that records selected spans as actions, and a `diesel`
+//! instrumentation that records every statement and transaction of a
+//! connection.
 //!
 //! # Limits
 //!

@@ -237,7 +237,7 @@ impl Timeline {
     /// [concurrent](Action::is_concurrent) and the overlap is noted as a
     /// [`Violation`].
     #[inline]
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "tracing", feature = "diesel")), allow(dead_code))]
     pub(crate) fn start_unrefused(
         &self,
         category: Cow<'static, str>,
@@ -624,11 +624,8 @@ impl State {
         } else {
             0
         };
-        let bytes = self.bytes
-            + VIOLATION_BYTES
-            + growth
-            + open.heap_bytes()
-            + attempted.heap_bytes();
+        let bytes =
+            self.bytes + VIOLATION_BYTES + growth + open.heap_bytes() + attempted.heap_bytes();
         if self.violations.len() < config.max_actions && bytes <= config.max_bytes {
             self.bytes = bytes;
             self.violations.push(Violation {

@@ -1,6 +1,8 @@
 //! Integrations with other crates, each behind a cargo feature of the same
 //! name, so the default build pulls in none of them.
 
+#[cfg(feature = "diesel")]
+pub mod diesel;
 #[cfg(feature = "tower")]
 pub mod tower;
 #[cfg(feature = "tracing")]
