@@ -295,3 +295,54 @@ fn to_json_and_serde_agree_on_every_value() {
     let by_serde = serde_json::to_value(&report).unwrap();
     assert_eq!(by_hand, by_serde);
 }
+
+#[test]
+fn a_panic_in_a_services_call_itself_is_reported() {
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
+
+    use timeline_core::integrations::tower::{RequestEnd, RequestTimelineLayer};
+    use tower::{Layer, Service};
+
+    /// Panics in `call`, before any future exists.
+    struct PanicsInCall;
+
+    impl Service<http::Request<()>> for PanicsInCall {
+        type Response = http::Response<()>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            current()
+                .unwrap()
+                .start("SQL-main", "SELECT 1 -- in call")
+                .unwrap()
+                .finish();
+            panic!("bug in call");
+        }
+    }
+
+    let seen: Arc<Mutex<Vec<(RequestEnd, usize)>>> = Arc::default();
+    let oopses: Arc<Mutex<usize>> = Arc::default();
+    let layer = {
+        let seen = seen.clone();
+        let oopses = oopses.clone();
+        RequestTimelineLayer::new()
+            .on_request(move |request| {
+                seen.lock()
+                    .unwrap()
+                    .push((request.end().clone(), request.timeline().len()));
+            })
+            .on_oops(move |_, _| *oopses.lock().unwrap() += 1)
+    };
+    let mut service = layer.layer(PanicsInCall);
+    let request = http::Request::get("/boom").body(()).unwrap();
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| drop(service.call(request))));
+    assert!(caught.is_err(), "the panic goes on to the server");
+    assert_eq!(*seen.lock().unwrap(), [(RequestEnd::Panicked, 1)]);
+    assert_eq!(*oopses.lock().unwrap(), 1);
+}

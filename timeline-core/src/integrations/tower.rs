@@ -211,17 +211,30 @@ where
         let method = request.method().clone();
         let uri = request.uri().clone();
         let started = Instant::now();
-        // Services may do work in `call`, not only in the future.
-        let inner = timeline.scope(|| self.inner.call(request));
-        ResponseFuture {
-            inner,
-            request: Unreported(Some(InFlight {
-                timeline,
-                config: Arc::clone(&self.config),
-                method,
-                uri,
-                started,
-            })),
+        let mut unreported = Unreported(Some(InFlight {
+            timeline: timeline.clone(),
+            config: Arc::clone(&self.config),
+            method,
+            uri,
+            started,
+        }));
+        // Services may do work in `call`, not only in the future, and may
+        // panic there too: that request is reported like one whose future
+        // panicked.
+        let called = panic::catch_unwind(AssertUnwindSafe(|| {
+            timeline.scope(|| self.inner.call(request))
+        }));
+        match called {
+            Ok(inner) => ResponseFuture {
+                inner,
+                request: unreported,
+            },
+            Err(panic) => {
+                if let Some(request) = unreported.0.take() {
+                    request.end(RequestEnd::Panicked);
+                }
+                panic::resume_unwind(panic);
+            }
         }
     }
 }
