@@ -159,15 +159,32 @@
 //! instrumentation that records every statement and transaction of a
 //! connection.
 //!
+//! # When actions overlap anyway
+//!
+//! Async code polls queries together (`join!`, `join_all`), and callbacks
+//! report intervals after the fact. Nothing is lost to the rule: an action
+//! from `#[timed]`, a bridge or [`record`](Timeline::record) that overlaps an
+//! unfinished one is stored as [concurrent](Action::is_concurrent), counted
+//! in the summary line (`… issued in 0.02 seconds (9 concurrent)`), drawn on
+//! a lane of its own in the waterfall and the trace, and noted as a
+//! [`Violation`]. Only an explicit [`start`](Timeline::start) is refused,
+//! with an [`OverlapError`], for code that wants to handle it.
+//!
 //! # Limits
 //!
 //! A timeline never grows without bound: it stores at most
-//! [`max_actions`](TimelineBuilder::max_actions) actions (the rest are
-//! counted in [`Timeline::dropped`]) and cuts details to
-//! [`max_detail_len`](TimelineBuilder::max_detail_len) bytes. A
+//! [`max_actions`](TimelineBuilder::max_actions) actions and at most
+//! [`max_bytes`](TimelineBuilder::max_bytes) bytes in all (16 MiB by
+//! default: slots, strings, outcomes, backtraces and violations; the rest
+//! are counted in [`Timeline::dropped`]); details are cut to
+//! [`max_detail_len`](TimelineBuilder::max_detail_len) bytes, categories to
+//! 256. Building a report briefly needs at most about three times what is
+//! stored; `server_timing()` needs no copy of any detail. A
 //! [`detail_filter`](TimelineBuilder::detail_filter) can redact secrets
-//! before anything is stored. The library does not panic on runtime input,
-//! and a leaked guard or a cancelled future never corrupts a timeline.
+//! before anything is stored. The library does not panic on runtime input;
+//! user code it calls (filters, a parameter's `Display`, hooks) runs
+//! without any of its locks held and its panics are contained; and a
+//! leaked guard or a cancelled future never corrupts a timeline.
 //!
 //! # Cost
 //!
