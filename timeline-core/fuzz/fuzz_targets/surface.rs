@@ -211,7 +211,10 @@ fn floor_char_boundary(s: &str, index: usize) -> usize {
     if index >= s.len() {
         return s.len();
     }
-    (0..=index).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
+    (0..=index)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 #[derive(Arbitrary, Debug)]
@@ -252,17 +255,43 @@ impl Dur {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Start { category: Text, detail: Text },
-    StartNested { category: Text, detail: Text },
+    Start {
+        category: Text,
+        detail: Text,
+    },
+    StartNested {
+        category: Text,
+        detail: Text,
+    },
     /// A `&'static str` category and detail (the no-allocation path).
-    StartStatic { category: u8, detail: u8, nested: bool },
-    Finish { guard: u8 },
-    FinishWith { guard: u8, outcome: OutcomeChoice },
-    Drop { guard: u8 },
-    DropOnThread { guard: u8 },
+    StartStatic {
+        category: u8,
+        detail: u8,
+        nested: bool,
+    },
+    Finish {
+        guard: u8,
+    },
+    FinishWith {
+        guard: u8,
+        outcome: OutcomeChoice,
+    },
+    Drop {
+        guard: u8,
+    },
+    DropOnThread {
+        guard: u8,
+    },
     /// Keep the guard unfinished until all checks are done, as if leaked.
-    Leak { guard: u8 },
-    Record { category: Text, detail: Text, at: At, duration: Dur },
+    Leak {
+        guard: u8,
+    },
+    Record {
+        category: Text,
+        detail: Text,
+        at: At,
+        duration: Dur,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -397,14 +426,22 @@ fn run(input: Input) {
                 timeline.record(category, detail, started, duration.get());
             }
         }
-        if let Some((category, _, _)) = accepted.last() {
-            if categories_used.last() != Some(category) && categories_used.len() < 8 {
-                categories_used.push(category.clone());
-            }
+        if let Some((category, _, _)) = accepted.last()
+            && categories_used.last() != Some(category)
+            && categories_used.len() < 8
+        {
+            categories_used.push(category.clone());
         }
     }
 
-    check(&timeline, &input, max_actions, max_detail_len, &accepted, &categories_used);
+    check(
+        &timeline,
+        &input,
+        max_actions,
+        max_detail_len,
+        &accepted,
+        &categories_used,
+    );
     // Guards still held finish here, after the checks saw them unfinished.
     drop(live);
     drop(leaked);
@@ -440,8 +477,16 @@ fn start(
             });
         }
         (Err(error), Some(open)) => {
-            assert_eq!(error.open_category(), open.category, "refusal names the open action");
-            assert_eq!(error.open_detail(), open.detail, "refusal names the open detail");
+            assert_eq!(
+                error.open_category(),
+                open.category,
+                "refusal names the open action"
+            );
+            assert_eq!(
+                error.open_detail(),
+                open.detail,
+                "refusal names the open detail"
+            );
             assert_eq!(error.attempted_category(), category);
             assert_eq!(error.attempted_detail(), expected_detail(&detail));
             if !known("error-display") {
@@ -528,7 +573,10 @@ fn check(
         .filter(|a| !a.is_nested() && a.is_concurrent())
         .count() as u64;
     for action in &actions {
-        assert!(action.detail().len() <= max_detail_len, "detail over max_detail_len");
+        assert!(
+            action.detail().len() <= max_detail_len,
+            "detail over max_detail_len"
+        );
         assert!(action.end() >= action.start());
     }
     // Non-nesting actions of the sequence do not overlap.
@@ -550,11 +598,18 @@ fn check(
     // 2. The summary line is one line; the breakdown is bounded lines.
     let summary = timeline.summary();
     let line = summary.to_string();
-    assert!(!line.contains('\n'), "summary line has a line break: {line:?}");
+    assert!(
+        !line.contains('\n'),
+        "summary line has a line break: {line:?}"
+    );
     assert_no_controls("summary line", &line, false);
     assert_bounded_lines("summary line", &line);
     let expected_count = (stored - nested_stored) as u64 + dropped;
-    assert_eq!(summary.action_count(), expected_count, "summary action_count");
+    assert_eq!(
+        summary.action_count(),
+        expected_count,
+        "summary action_count"
+    );
     assert_eq!(summary.dropped(), dropped);
     assert_eq!(summary.concurrent_count(), concurrent);
     let breakdown = format!("{summary:#}");
@@ -565,7 +620,11 @@ fn check(
         let waterfall = timeline.waterfall(width);
         assert_no_controls("waterfall", &waterfall, true);
         assert_bounded_lines("waterfall", &waterfall);
-        assert_eq!(waterfall.lines().count(), stored + 1, "waterfall: header + a line per action");
+        assert_eq!(
+            waterfall.lines().count(),
+            stored + 1,
+            "waterfall: header + a line per action"
+        );
     }
     for violation in timeline.violations() {
         if !known("error-display") {
@@ -577,12 +636,16 @@ fn check(
     // every category and detail exactly.
     let report = timeline.report();
     let tuples = report.log_tuples();
-    assert_eq!(tuples.len(), stored + finished_nested, "a tuple per action, and a -stop per finished nesting one");
+    assert_eq!(
+        tuples.len(),
+        stored + finished_nested,
+        "a tuple per action, and a -stop per finished nesting one"
+    );
     assert_eq!(report.summary().action_count(), expected_count);
     assert_eq!(report.dropped(), dropped);
     let json = report.to_json();
-    let parsed: Value = serde_json::from_str(&json)
-        .unwrap_or_else(|e| panic!("to_json is not JSON ({e}): {json}"));
+    let parsed: Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("to_json is not JSON ({e}): {json}"));
     let serialized = serde_json::to_value(&report).expect("Report serialises");
     assert!(
         same(&parsed, &serialized),
@@ -622,7 +685,11 @@ fn check(
 
     // 5. Server-Timing: bounded, a valid header value, unique names.
     let header = timeline.server_timing();
-    assert!(header.len() <= MAX_HEADER_BYTES, "Server-Timing of {} bytes", header.len());
+    assert!(
+        header.len() <= MAX_HEADER_BYTES,
+        "Server-Timing of {} bytes",
+        header.len()
+    );
     assert!(!header.contains(['\r', '\n']));
     http::HeaderValue::from_str(&header)
         .unwrap_or_else(|e| panic!("Server-Timing is not a header value ({e}): {header:?}"));
@@ -633,7 +700,10 @@ fn check(
             !name.is_empty() && name.bytes().all(is_token_byte),
             "metric name {name:?} is not a token: {header:?}"
         );
-        assert!(names.insert(name.to_owned()), "metric name {name:?} twice: {header:?}");
+        assert!(
+            names.insert(name.to_owned()),
+            "metric name {name:?} twice: {header:?}"
+        );
     }
     assert!(names.contains("total"));
 
@@ -654,21 +724,39 @@ fn check(
         .count();
     let should_fail = matching > max || (dropped > 0 && matching as u64 + dropped > max as u64);
     let message = panic_message(|| testing::assert_max_actions(timeline, &prefix, max));
-    assert_eq!(message.is_some(), should_fail, "assert_max_actions({prefix:?}, {max})");
+    assert_eq!(
+        message.is_some(),
+        should_fail,
+        "assert_max_actions({prefix:?}, {max})"
+    );
     if let Some(message) = message {
         assert!(message.starts_with("expected at most "), "{message}");
         // The prefix is the test author's, not the request's data.
         let listing = message.split_once('\n').map_or("", |(_, rest)| rest);
         assert_no_controls("assert_max_actions message", listing, true);
         assert_bounded_lines("assert_max_actions message", listing);
-        assert_eq!(listing.lines().count(), matching, "a line per matching action");
+        assert_eq!(
+            listing.lines().count(),
+            matching,
+            "a line per matching action"
+        );
     }
     let max_repeats = u64::from(input.max_repeats % 8);
-    let should_fail = summary.repeated_statements().iter().any(|s| s.count() > max_repeats);
+    let should_fail = summary
+        .repeated_statements()
+        .iter()
+        .any(|s| s.count() > max_repeats);
     let message = panic_message(|| testing::assert_max_repeats(timeline, max_repeats));
-    assert_eq!(message.is_some(), should_fail, "assert_max_repeats({max_repeats})");
+    assert_eq!(
+        message.is_some(),
+        should_fail,
+        "assert_max_repeats({max_repeats})"
+    );
     if let Some(message) = message {
-        assert!(message.starts_with("expected no statement issued more than "), "{message}");
+        assert!(
+            message.starts_with("expected no statement issued more than "),
+            "{message}"
+        );
         assert_no_controls("assert_max_repeats message", &message, true);
         if !known("repeats-message-length") {
             assert_bounded_lines("assert_max_repeats message", &message);
@@ -700,7 +788,9 @@ fn same(a: &Value, b: &Value) -> bool {
                 return x == y;
             }
             match (x.as_f64(), y.as_f64()) {
-                (Some(x), Some(y)) => x == y || (x - y).abs() <= x.abs().max(y.abs()) * 4.0 * f64::EPSILON,
+                (Some(x), Some(y)) => {
+                    x == y || (x - y).abs() <= x.abs().max(y.abs()) * 4.0 * f64::EPSILON
+                }
                 _ => false,
             }
         }
@@ -709,7 +799,8 @@ fn same(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x.iter().all(|(key, x)| y.get(key).is_some_and(|y| same(x, y)))
+                && x.iter()
+                    .all(|(key, x)| y.get(key).is_some_and(|y| same(x, y)))
         }
         _ => a == b,
     }
