@@ -346,3 +346,27 @@ fn a_panic_in_a_services_call_itself_is_reported() {
     assert_eq!(*seen.lock().unwrap(), [(RequestEnd::Panicked, 1)]);
     assert_eq!(*oopses.lock().unwrap(), 1);
 }
+
+#[test]
+fn overlap_errors_and_test_failures_stay_on_one_bounded_line() {
+    let timeline = Timeline::new();
+    let _open = timeline
+        .start("SQL\r\n\u{1b}[2J", "x".repeat(10_000))
+        .unwrap();
+    let error = timeline.start("cache-get", "").unwrap_err().to_string();
+    assert!(!error.chars().any(char::is_control), "{error:?}");
+    assert!(error.len() < 600, "{} bytes", error.len());
+
+    let repeated = Timeline::new();
+    for _ in 0..2 {
+        repeated
+            .start("SQL-main", "y".repeat(3_000))
+            .unwrap()
+            .finish();
+    }
+    let message = panic::catch_unwind(|| testing::assert_max_repeats(&repeated, 1))
+        .unwrap_err()
+        .downcast::<String>()
+        .unwrap();
+    assert!(message.lines().all(|line| line.len() < 600), "{message}");
+}

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::error::Error;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 /// A category and detail pair, as named in errors and violations.
@@ -29,9 +29,26 @@ impl Named {
     }
 }
 
+/// How much of a detail an error message shows.
+const SHOWN_DETAIL_CHARS: usize = 200;
+
 impl fmt::Display for Named {
+    /// The category as written, its control characters escaped, and the
+    /// detail quoted and cut: these messages reach logs and panics.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:?}", self.category, self.detail)
+        for c in self.category.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        let shown: String = self.detail.chars().take(SHOWN_DETAIL_CHARS).collect();
+        if shown.len() < self.detail.len() {
+            write!(f, " {:?}…", shown)
+        } else {
+            write!(f, " {shown:?}")
+        }
     }
 }
 

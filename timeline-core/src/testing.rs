@@ -142,7 +142,7 @@ pub fn assert_max_repeats(timeline: &Timeline, max_repeats: u64) {
         "expected no statement issued more than {max_repeats} time{}, but {} {:?} was issued {} times ({} in all):\n",
         if max_repeats == 1 { "" } else { "s" },
         one_line(worst.category(), CATEGORY_CHARS),
-        worst.statement(),
+        one_line(worst.statement(), DETAIL_CHARS),
         worst.count(),
         millis(worst.total()),
     );
