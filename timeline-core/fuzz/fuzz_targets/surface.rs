@@ -193,6 +193,12 @@ impl Filter {
     }
 }
 
+/// The longest category a timeline stores, in bytes.
+const MAX_CATEGORY_LEN: usize = 256;
+
+/// How much of the open action's detail an overlap error keeps, in bytes.
+const EXCERPT_LEN: usize = 512;
+
 /// The builder's documented cut: at a char boundary, ending in `…`,
 /// ellipsis included within `max_len` bytes.
 fn cut(detail: String, max_len: usize) -> String {
@@ -422,7 +428,11 @@ fn run(input: Input) {
                         .checked_add(Duration::new(secs, nanos % 1_000_000_000))
                         .unwrap_or(base),
                 };
-                accepted.push((category.clone(), expected_detail(&detail), false));
+                accepted.push((
+                    cut(category.clone(), MAX_CATEGORY_LEN),
+                    expected_detail(&detail),
+                    false,
+                ));
                 timeline.record(category, detail, started, duration.get());
             }
         }
@@ -464,7 +474,11 @@ fn start(
     } else {
         timeline.start(category.clone(), detail.clone())
     };
-    let (category, detail) = (category.into_owned(), detail.into_owned());
+    // Categories are cut to 256 bytes, like details to max_detail_len.
+    let (category, detail) = (
+        cut(category.into_owned(), MAX_CATEGORY_LEN),
+        detail.into_owned(),
+    );
     match (result, open) {
         (Ok(guard), None) => {
             let prepared = expected_detail(&detail);
@@ -484,8 +498,8 @@ fn start(
             );
             assert_eq!(
                 error.open_detail(),
-                open.detail,
-                "refusal names the open detail"
+                cut(open.detail.clone(), EXCERPT_LEN),
+                "refusal names the open detail (an excerpt of it)"
             );
             assert_eq!(error.attempted_category(), category);
             assert_eq!(error.attempted_detail(), expected_detail(&detail));

@@ -15,7 +15,9 @@ struct Millis(Duration);
 
 impl Serialize for Millis {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let micros = u64::try_from(self.0.as_micros()).unwrap_or(u64::MAX);
+        // Saturated in nanoseconds first, as `to_json` does: both forms
+        // agree even on a total beyond 584 years.
+        let micros = crate::clock::saturating_nanos(self.0) / 1_000;
         serializer.serialize_f64(micros as f64 / 1_000.0)
     }
 }
