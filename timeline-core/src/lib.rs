@@ -186,6 +186,7 @@ mod error;
 mod guard;
 pub mod integrations;
 mod report;
+mod request_span;
 mod slots;
 pub mod testing;
 mod timeline;

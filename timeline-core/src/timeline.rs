@@ -224,6 +224,7 @@ impl Timeline {
     /// [concurrent](Action::is_concurrent) and the overlap is noted as a
     /// [`Violation`].
     #[inline]
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))] // the tracing bridge's
     pub(crate) fn start_unrefused(
         &self,
         category: Cow<'static, str>,
@@ -338,14 +339,19 @@ impl Timeline {
         let end_ns = start_ns
             .saturating_add(saturating_nanos(duration))
             .min(UNFINISHED - 1);
-        self.inner
-            .push_recorded(category.into(), detail.into(), start_ns, end_ns, Outcome::Ok);
+        self.inner.push_recorded(
+            category.into(),
+            detail.into(),
+            start_ns,
+            end_ns,
+            Outcome::Ok,
+        );
     }
 
     /// Adds an action that ended now after running for `duration`: what a
     /// bridge learns from an event such as sqlx's, which fires when its
     /// query finished. Never refused, like [`record`](Self::record).
-    #[allow(dead_code)] // until the event bridge lands
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))] // the tracing bridge's
     pub(crate) fn record_ended_now(
         &self,
         category: Cow<'static, str>,
@@ -505,7 +511,6 @@ impl Timeline {
     pub(crate) fn is_strict(&self) -> bool {
         self.inner.config.strict
     }
-
 }
 
 /// What a start does when a non-nesting action is unfinished.
@@ -719,7 +724,8 @@ impl Inner {
         let attempted = Named { category, detail };
         match overlapped {
             None => {
-                let index = self.store(&mut state, attempted, start_ns, end_ns, false, false, extra);
+                let index =
+                    self.store(&mut state, attempted, start_ns, end_ns, false, false, extra);
                 if index != NOT_STORED {
                     state.floor_slot = Some(index);
                 }
