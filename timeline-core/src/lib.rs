@@ -155,7 +155,9 @@
 //! The [`integrations`], each behind a cargo feature: a `tower` layer that
 //! gives each HTTP request its own timeline (with `Server-Timing`, a log
 //! line per request and OOPS reports for failures and slow requests), and a
-//! `tracing` layer that records selected spans as actions.
+//! `tracing` layer that records what sqlx, sea-orm, reqwest-tracing,
+//! tower-http and the AWS SDK already emit as actions on the request's
+//! timeline — following the request onto other threads through its span.
 //!
 //! # Limits
 //!
