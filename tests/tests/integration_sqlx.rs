@@ -178,7 +178,7 @@ async fn together(State(pool): State<SqlitePool>) -> String {
         let pool = pool.clone();
         async move {
             let sql = format!(
-                "WITH RECURSIVE c(x) AS (SELECT {n} UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT count(*) FROM c"
+                "WITH RECURSIVE c(x) AS (SELECT {n} UNION ALL SELECT x + 1 FROM c WHERE x < 100000) SELECT count(*) FROM c"
             );
             sqlx::query_scalar::<_, i64>(&sql)
                 .fetch_one(&pool)
@@ -376,7 +376,9 @@ async fn the_info_log_keeps_its_lines_and_gets_no_sqlx_debug_lines() {
     assert_eq!(app.timeline("/bugs/5").await.len(), 2);
     let log = String::from_utf8(log().0.lock().unwrap().clone()).unwrap();
     assert!(log.contains("a request that logs"), "{log}");
-    assert!(!log.contains("sqlx::query"), "{log}");
-    assert!(!log.contains("SELECT"), "{log}");
+    // sqlx's DEBUG query events reached the timeline, not the log (a WARN
+    // for a statement slower than a second on a loaded machine may).
+    assert!(!log.lines().any(|line| line.contains("DEBUG")), "{log}");
+    assert!(!log.contains("WHERE id = 5"), "{log}");
     assert!(!log.contains("timeline_core"), "{log}");
 }

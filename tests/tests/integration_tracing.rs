@@ -619,3 +619,20 @@ fn the_presets_select_what_their_crates_emit() {
     );
     assert_eq!(presets::all().len(), 5);
 }
+
+#[test]
+fn a_span_is_recorded_by_the_request_it_is_first_entered_in() {
+    let timeline = Timeline::new();
+    with_layer(TimelineLayer::empty().rule(sql_spans()), || {
+        let before =
+            tracing::info_span!(target: "sqlx::query", "query", db.statement = "SELECT early");
+        before.in_scope(|| {});
+        let created_outside =
+            tracing::info_span!(target: "sqlx::query", "query", db.statement = "SELECT late");
+        timeline.scope(|| {
+            before.in_scope(|| {}); // first entered outside: not this request's
+            created_outside.in_scope(|| {});
+        });
+    });
+    assert_eq!(details(&timeline), ["SELECT late"]);
+}

@@ -76,12 +76,12 @@ struct SpanAction {
 }
 
 enum SpanState {
-    /// Not entered inside a request yet.
+    /// Not entered yet.
     Pending,
     /// Its action, finished when the span closes.
     Recording(ActionGuard),
-    /// Entered, but not recorded: covered by an outer action, or refused by
-    /// the rule's condition.
+    /// Entered, but not recorded: outside every request, covered by an
+    /// outer action, or refused by the rule's condition.
     Skipped,
 }
 
@@ -186,16 +186,22 @@ where
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        let pending = |action: Option<&SpanAction>| {
+            action.is_some_and(|action| matches!(action.state, SpanState::Pending))
+        };
+        // A shared lock first: most enters are of spans entered before (an
+        // instrumented future is entered at every poll).
+        if !pending(span.extensions().get::<SpanAction>()) {
+            return;
+        }
         let mut action = {
             let mut extensions = span.extensions_mut();
-            match extensions.get_mut::<SpanAction>() {
-                Some(action) if matches!(action.state, SpanState::Pending) => {
-                    match extensions.remove::<SpanAction>() {
-                        Some(action) => action,
-                        None => return,
-                    }
-                }
-                _ => return, // not selected, or entered before
+            if !pending(extensions.get_mut::<SpanAction>().map(|action| &*action)) {
+                return; // another thread entered it meanwhile
+            }
+            match extensions.remove::<SpanAction>() {
+                Some(action) => action,
+                None => return,
             }
         };
         let rule = &self.rules[action.rule];
@@ -206,7 +212,9 @@ where
             .or_else(current)
             .or(surroundings.timeline);
         action.state = match timeline {
-            None => SpanState::Pending, // outside any request, for now
+            // Outside every request: a span's first enter decides, so that
+            // spans of no request (a server's own) cost nothing afterwards.
+            None => SpanState::Skipped,
             Some(_) if surroundings.covered || !rule.admits(&action.values) => SpanState::Skipped,
             Some(timeline) => {
                 let category = rule.render_category(&action.values, span.metadata());

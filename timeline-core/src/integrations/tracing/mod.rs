@@ -67,8 +67,8 @@
 //!
 //! # Spans and events
 //!
-//! A selected **span** becomes an action when it is first entered inside a
-//! request, and the action finishes when the span closes (its last handle
+//! A selected **span** becomes an action when it is first entered, if it
+//! belongs to a request then, and the action finishes when the span closes (its last handle
 //! is dropped, on whatever thread). Fields recorded later with
 //! `Span::record` count: the category and detail are read at the first
 //! enter, the error when the span closes.
