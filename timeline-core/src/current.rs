@@ -203,12 +203,11 @@ pub trait WithTimeline: Future + Sized {
     /// Wraps the future so that `timeline` is current during every poll of
     /// it, and only then.
     ///
-    /// With the `tracing` feature and a
-    /// [`TimelineLayer`](crate::integrations::tracing::TimelineLayer)
-    /// installed, the future also runs inside a `timeline` span that
-    /// carries the timeline to threads that re-enter the span (sqlx's
-    /// SQLite worker); see
-    /// [its documentation](crate::integrations::tracing#how-a-requests-actions-find-its-timeline).
+    /// With the `tracing` feature and its `TimelineLayer` installed, the
+    /// future also runs inside a `timeline` span that carries the timeline
+    /// to threads that re-enter the span (sqlx's SQLite worker); see
+    /// `integrations::tracing`. Without them, no span: one load of the
+    /// global maximum level decides it.
     fn with_timeline(self, timeline: Timeline) -> impl Future<Output = Self::Output>;
 
     /// Wraps the future so that the timeline current now (if any) is current

@@ -175,8 +175,10 @@
 //! `Instant::now()` calls, with no allocation for `&'static str` category
 //! and detail; nothing is shared between timelines. Where the CPU's
 //! time-stamp counter is invariant and the OS keeps time with it, the clock
-//! reads it directly: the crate's one `unsafe` block, justified by the
-//! measurements in `BENCHMARKS.md`.
+//! reads it directly: one of the crate's two `unsafe` exceptions, justified
+//! by the measurements in `BENCHMARKS.md`. The other, in the `tracing`
+//! layer, forwards `tracing_subscriber`'s downcast so that it recognises the
+//! layer's own filter (`benches/bridge.rs` measures what that saves).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -2,10 +2,9 @@
 //! request hands to other threads inside its span context — sqlx's SQLite
 //! worker, `spawn_blocking` with `in_current_span` — still lands on it.
 //!
-//! [`with_timeline`](crate::WithTimeline::with_timeline) and the tower layer
-//! create one per request and enter it during every poll; the
-//! [`TimelineLayer`](crate::integrations::tracing::TimelineLayer) stores
-//! the timeline in the span's extensions when it is created. Without the
+//! `with_timeline` and the tower layer create one per request and enter it
+//! during every poll; the tracing feature's `TimelineLayer` stores the
+//! timeline in the span's extensions when it is created. Without the
 //! `tracing` feature this is a zero-sized no-op.
 
 use crate::Timeline;

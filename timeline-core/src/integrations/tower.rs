@@ -31,7 +31,7 @@
 //!    With the `tracing` feature and a `TimelineLayer` installed, the
 //!    handler also runs inside a `timeline` span that carries the timeline
 //!    to threads that re-enter it (sqlx's SQLite worker); see
-//!    [`integrations::tracing`](crate::integrations::tracing).
+//!    `integrations::tracing`.
 //! 2. When the response is ready, adds a `Server-Timing` header with the time
 //!    per category (only if enabled and the timeline holds actions; never a
 //!    detail).

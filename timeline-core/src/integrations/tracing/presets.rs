@@ -150,6 +150,9 @@ pub fn reqwest_tracing() -> Rule {
 /// origin-form URIs (`/bugs/1`), a client absolute ones
 /// (`http://host/bugs/1`), so only spans whose `uri` contains `://` are
 /// recorded: the server's own span is never mistaken for an external call.
+/// tower-http reports the status and failures in events, not on the span,
+/// so the outcome stays [`Outcome::Ok`](crate::Outcome::Ok). The span
+/// closes when the response body is dropped: the action includes reading it.
 ///
 /// ```
 /// # use timeline_core::integrations::tracing::{TimelineLayer, presets};
@@ -176,6 +179,8 @@ pub fn tower_http_client() -> Rule {
 /// `invoke`), both with fields `rpc.service` and `rpc.method`; retries and
 /// (de)serialisation run in child spans without them. Fields read:
 /// `rpc.service` (the category's suffix) and `rpc.method` (the detail).
+/// The SDK reports errors in events only, so the outcome stays
+/// [`Outcome::Ok`](crate::Outcome::Ok).
 ///
 /// ```
 /// # use timeline_core::integrations::tracing::{TimelineLayer, presets};
