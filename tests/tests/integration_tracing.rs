@@ -348,6 +348,8 @@ fn a_detail_filter_that_logs_does_not_deadlock_the_bridge() {
         })
     });
     let details = details(&timeline);
+    // What the filter itself emits is not recorded: that would recurse.
+    assert_eq!(details.len(), 2, "{details:?}");
     assert!(details.contains(&"SELECT 1".to_owned()), "{details:?}");
     assert!(
         details.contains(&"SELECT * FROM BUG WHERE ID = 1".to_owned()),
@@ -635,4 +637,34 @@ fn a_span_is_recorded_by_the_request_it_is_first_entered_in() {
         });
     });
     assert_eq!(details(&timeline), ["SELECT late"]);
+}
+
+#[test]
+fn a_span_created_on_another_thread_inside_the_request_span_lands_on_the_request() {
+    let timeline = Timeline::new();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(TimelineLayer::empty().rule(sql_spans())),
+    );
+    let on_worker = dispatch.clone();
+    let request = async move {
+        let request_span = tracing::Span::current();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&on_worker, || {
+                // Created and entered where no timeline is current: found
+                // through the parent chain when the span is created.
+                let query = request_span.in_scope(|| {
+                    tracing::info_span!(target: "sqlx::query", "query", db.statement = "SELECT 3")
+                });
+                query.in_scope(|| {});
+            });
+        })
+        .join()
+        .unwrap();
+    };
+    block_on(
+        request
+            .with_timeline(timeline.clone())
+            .with_subscriber(dispatch),
+    );
+    assert_eq!(details(&timeline), ["SELECT 3"]);
 }

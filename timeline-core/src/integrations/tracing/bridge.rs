@@ -1,6 +1,7 @@
 //! The layer inside [`TimelineLayer`](super::TimelineLayer) and its
 //! per-layer filter: what happens to each selected span and event.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
@@ -13,6 +14,35 @@ use super::rule::Rule;
 use super::values::{Capture, Values};
 use crate::request_span;
 use crate::{ActionGuard, Outcome, Timeline, current};
+
+thread_local! {
+    /// Set while the bridge calls into a timeline on this thread.
+    static CALLING_TIMELINE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, which calls into a timeline, marked as such: the spans and
+/// events that user code run by the timeline (a detail filter that logs)
+/// emits are not recorded, since recording them would run that code again,
+/// without bound. `tracing` guards events against such re-entry, but not
+/// the entering of spans.
+fn calling_timeline<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = CALLING_TIMELINE.try_with(|calling| calling.set(self.0));
+        }
+    }
+    let previous = CALLING_TIMELINE
+        .try_with(|calling| calling.replace(true))
+        .unwrap_or(false);
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Whether this thread is inside [`calling_timeline`].
+fn inside_timeline_call() -> bool {
+    CALLING_TIMELINE.try_with(Cell::get).unwrap_or(false)
+}
 
 /// The rules of one layer, shared by its filter and its layer.
 pub(crate) type Rules = Arc<[Rule]>;
@@ -151,6 +181,9 @@ where
         let Some(rule) = self.rule_for(metadata) else {
             return;
         };
+        if inside_timeline_call() {
+            return;
+        }
         let mut values = Values::default();
         attrs.record(&mut Capture {
             rule: &self.rules[rule],
@@ -185,6 +218,9 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if inside_timeline_call() {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let pending = |action: Option<&SpanAction>| {
             action.is_some_and(|action| matches!(action.state, SpanState::Pending))
@@ -220,7 +256,9 @@ where
                 let category = rule.render_category(&action.values, span.metadata());
                 let detail = rule.render_detail(&action.values);
                 // No lock is held here: the timeline runs the detail filter.
-                SpanState::Recording(timeline.start_unrefused(category, detail, rule.nested))
+                SpanState::Recording(calling_timeline(|| {
+                    timeline.start_unrefused(category, detail, rule.nested)
+                }))
             }
         };
         span.extensions_mut().replace(action);
@@ -236,7 +274,7 @@ where
                 Some(error) => Outcome::Error(error),
                 None => Outcome::Ok,
             };
-            guard.finish_with(outcome);
+            calling_timeline(|| guard.finish_with(outcome));
         }
     }
 
@@ -245,6 +283,9 @@ where
         let Some(index) = self.rule_for(metadata) else {
             return;
         };
+        if inside_timeline_call() {
+            return;
+        }
         let rule = &self.rules[index];
         let surroundings = match ctx.event_scope(event) {
             Some(scope) => self.surroundings(scope),
@@ -274,6 +315,6 @@ where
             Some(error) => Outcome::Error(error),
             None => Outcome::Ok,
         };
-        timeline.record_ended_now(category, detail, duration, outcome);
+        calling_timeline(|| timeline.record_ended_now(category, detail, duration, outcome));
     }
 }
