@@ -65,6 +65,17 @@
 //! Without a `TimelineLayer`, `with_timeline` creates no span: one load of
 //! the global maximum level decides it.
 //!
+//! # Cost
+//!
+//! Call sites the layer does not select are disabled once, when first hit,
+//! and cost every later call one load of their cached interest. Because the
+//! request span is TRACE, the layer raises the global maximum level to
+//! TRACE: a `trace!` nobody listens to then costs that load too, instead of
+//! a comparison with the maximum level. A recorded sqlx event costs less
+//! than formatting it with `tracing_subscriber::fmt` (`benches/bridge.rs`).
+//! Spans and events that user code run by a timeline emits (a detail filter
+//! that logs) are not recorded: recording them would run that code again.
+//!
 //! # Spans and events
 //!
 //! A selected **span** becomes an action when it is first entered, if it

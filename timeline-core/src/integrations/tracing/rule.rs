@@ -100,6 +100,11 @@ impl Rule {
     /// Selects events: each that carries a duration becomes an action that
     /// ended when the event fired (see [`duration_field`](Self::duration_field)).
     ///
+    /// Select events by [`target`](Self::target) alone where the emitting
+    /// crate asks `tracing::enabled!` before building its event, as sqlx
+    /// does: that question carries the target and level only, no name and no
+    /// fields, and a rule that needs them would not enable it.
+    ///
     /// ```
     /// # use timeline_core::integrations::tracing::Rule;
     /// let rule = Rule::events()
