@@ -137,3 +137,31 @@ fn entering_and_leaving_a_timeline_allocates_nothing() {
     });
     assert_eq!(allocations, 0);
 }
+
+/// With the `tracing` feature on (this crate enables it) but no subscriber
+/// that wants the request span, `with_timeline` creates none: polling
+/// allocates nothing, and the future stays `Send`.
+#[test]
+fn with_timeline_allocates_nothing_without_a_timeline_layer() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    use timeline_core::WithTimeline;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    let timeline = Timeline::new();
+    let run = |timeline: &Timeline| {
+        let mut cx = Context::from_waker(Waker::noop());
+        let future = async { current().is_some() }.with_timeline(timeline.clone());
+        assert_send(&future);
+        let mut future = std::pin::pin!(future);
+        assert!(matches!(future.as_mut().poll(&mut cx), Poll::Ready(true)));
+    };
+    run(&timeline); // the thread's stack gets its capacity
+    let allocations = allocations_in(|| {
+        for _ in 0..100 {
+            run(&timeline);
+        }
+    });
+    assert_eq!(allocations, 0);
+}

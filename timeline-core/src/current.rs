@@ -6,6 +6,7 @@ use std::future::{self, Future};
 use std::marker::PhantomData;
 use std::pin::pin;
 
+use crate::request_span::RequestSpan;
 use crate::timeline::Timeline;
 
 thread_local! {
@@ -201,6 +202,12 @@ impl Drop for EnterGuard {
 pub trait WithTimeline: Future + Sized {
     /// Wraps the future so that `timeline` is current during every poll of
     /// it, and only then.
+    ///
+    /// With the `tracing` feature and its `TimelineLayer` installed, the
+    /// future also runs inside a `timeline` span that carries the timeline
+    /// to threads that re-enter the span (sqlx's SQLite worker); see
+    /// `integrations::tracing`. Without them, no span: one load of the
+    /// global maximum level decides it.
     fn with_timeline(self, timeline: Timeline) -> impl Future<Output = Self::Output>;
 
     /// Wraps the future so that the timeline current now (if any) is current
@@ -236,9 +243,14 @@ pub trait WithTimeline: Future + Sized {
 
 impl<F: Future> WithTimeline for F {
     async fn with_timeline(self, timeline: Timeline) -> F::Output {
+        // Carries the timeline in the span context too, for work the future
+        // hands to other threads inside its span (see
+        // `integrations::tracing`); nothing without a `TimelineLayer`.
+        let span = RequestSpan::new(&timeline);
         let mut inner = pin!(self);
         future::poll_fn(move |cx| {
             let _entered = timeline.enter();
+            let _in_span = span.enter();
             inner.as_mut().poll(cx)
         })
         .await

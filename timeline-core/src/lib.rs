@@ -155,9 +155,11 @@
 //! The [`integrations`], each behind a cargo feature: a `tower` layer that
 //! gives each HTTP request its own timeline (with `Server-Timing`, a log
 //! line per request and OOPS reports for failures and slow requests), a
-//! `tracing` layer that records selected spans as actions, and a `diesel`
-//! instrumentation that records every statement and transaction of a
-//! connection.
+//! `tracing` layer that records what sqlx, sea-orm, reqwest-tracing,
+//! tower-http and the AWS SDK already emit as actions on the request's
+//! timeline — following the request onto other threads through its span —
+//! and a `diesel` instrumentation that records every statement and
+//! transaction of a connection.
 //!
 //! # When actions overlap anyway
 //!
@@ -192,8 +194,10 @@
 //! `Instant::now()` calls, with no allocation for `&'static str` category
 //! and detail; nothing is shared between timelines. Where the CPU's
 //! time-stamp counter is invariant and the OS keeps time with it, the clock
-//! reads it directly: the crate's one `unsafe` block, justified by the
-//! measurements in `BENCHMARKS.md`.
+//! reads it directly: one of the crate's two `unsafe` exceptions, justified
+//! by the measurements in `BENCHMARKS.md`. The other, in the `tracing`
+//! layer, forwards `tracing_subscriber`'s downcast so that it recognises the
+//! layer's own filter (`benches/bridge.rs` measures what that saves).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -205,6 +209,7 @@ mod error;
 mod guard;
 pub mod integrations;
 mod report;
+mod request_span;
 mod slots;
 pub mod testing;
 mod timeline;

@@ -369,7 +369,7 @@ impl Timeline {
     /// Adds an action that ended now after running for `duration`: what a
     /// bridge learns from an event such as sqlx's, which fires when its
     /// query finished. Never refused, like [`record`](Self::record).
-    #[allow(dead_code)] // until the event bridge lands
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))] // the tracing bridge's
     pub(crate) fn record_ended_now(
         &self,
         category: Cow<'static, str>,

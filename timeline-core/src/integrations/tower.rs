@@ -28,6 +28,10 @@
 //!    it current while the inner service is called and while its future is
 //!    polled, on whatever worker thread polls it. Blocking work moved to
 //!    `spawn_blocking` takes it along with [`with_current`](crate::with_current).
+//!    With the `tracing` feature and a `TimelineLayer` installed, the
+//!    handler also runs inside a `timeline` span that carries the timeline
+//!    to threads that re-enter it (sqlx's SQLite worker); see
+//!    `integrations::tracing`.
 //! 2. When the response is ready, adds a `Server-Timing` header with the time
 //!    per category (only if enabled and the timeline holds actions; never a
 //!    detail).
@@ -56,6 +60,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::request_span::RequestSpan;
 use crate::{Report, Timeline, TimelineBuilder};
 
 type RequestHook = dyn Fn(&FinishedRequest) + Send + Sync;
@@ -211,8 +216,10 @@ where
         let method = request.method().clone();
         let uri = request.uri().clone();
         let started = Instant::now();
+        let span = RequestSpan::new(&timeline);
         let mut unreported = Unreported(Some(InFlight {
             timeline: timeline.clone(),
+            span: span.clone(),
             config: Arc::clone(&self.config),
             method,
             uri,
@@ -222,7 +229,10 @@ where
         // panic there too: that request is reported like one whose future
         // panicked.
         let called = panic::catch_unwind(AssertUnwindSafe(|| {
-            timeline.scope(|| self.inner.call(request))
+            timeline.scope(|| {
+                let _in_span = span.enter();
+                self.inner.call(request)
+            })
         }));
         match called {
             Ok(inner) => ResponseFuture {
@@ -259,6 +269,8 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 /// A request that has not ended yet; reported as dropped if it never does.
 struct InFlight {
     timeline: Timeline,
+    /// Carries the timeline in the span context (feature `tracing`).
+    span: RequestSpan,
     config: Arc<Config>,
     method: Method,
     uri: Uri,
@@ -316,6 +328,7 @@ where
         let inner = this.inner;
         let polled = {
             let _entered = request.timeline.enter();
+            let _in_span = request.span.enter();
             panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
         };
         let output = match polled {

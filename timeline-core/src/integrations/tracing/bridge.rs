@@ -1,0 +1,320 @@
+//! The layer inside [`TimelineLayer`](super::TimelineLayer) and its
+//! per-layer filter: what happens to each selected span and event.
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::subscriber::Interest;
+use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Filter, Layer};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use super::rule::Rule;
+use super::values::{Capture, Values};
+use crate::request_span;
+use crate::{ActionGuard, Outcome, Timeline, current};
+
+thread_local! {
+    /// Set while the bridge calls into a timeline on this thread.
+    static CALLING_TIMELINE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, which calls into a timeline, marked as such: the spans and
+/// events that user code run by the timeline (a detail filter that logs)
+/// emits are not recorded, since recording them would run that code again,
+/// without bound. `tracing` guards events against such re-entry, but not
+/// the entering of spans.
+fn calling_timeline<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = CALLING_TIMELINE.try_with(|calling| calling.set(self.0));
+        }
+    }
+    let previous = CALLING_TIMELINE
+        .try_with(|calling| calling.replace(true))
+        .unwrap_or(false);
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Whether this thread is inside [`calling_timeline`].
+fn inside_timeline_call() -> bool {
+    CALLING_TIMELINE.try_with(Cell::get).unwrap_or(false)
+}
+
+/// The rules of one layer, shared by its filter and its layer.
+pub(crate) type Rules = Arc<[Rule]>;
+
+fn is_request_span(metadata: &Metadata<'_>) -> bool {
+    metadata.is_span()
+        && metadata.name() == request_span::NAME
+        && metadata.target() == request_span::TARGET
+}
+
+/// The per-layer filter: enables the selected call sites and the request
+/// span, nothing else, so unselected call sites cost the bridge nothing and
+/// other layers see exactly what their own filters let through.
+pub(crate) struct Selection {
+    pub(crate) rules: Rules,
+}
+
+impl Selection {
+    fn wants(&self, metadata: &Metadata<'_>) -> bool {
+        is_request_span(metadata) || self.rules.iter().any(|rule| rule.selects(metadata))
+    }
+}
+
+impl<S> Filter<S> for Selection {
+    fn enabled(&self, metadata: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        self.wants(metadata)
+    }
+
+    fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
+        // The decision depends on the call site alone: cached by `tracing`,
+        // it is never asked again for that call site.
+        if self.wants(metadata) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        // The request span is TRACE, and the selected crates choose their
+        // own levels (sqlx's is configurable): nothing may be ruled out.
+        Some(LevelFilter::TRACE)
+    }
+}
+
+/// Records selected spans and events as actions.
+pub(crate) struct Bridge {
+    pub(crate) rules: Rules,
+}
+
+/// The timeline a request span carries.
+struct SpanTimeline(Timeline);
+
+/// A selected span, from its creation to its close.
+struct SpanAction {
+    rule: usize,
+    values: Values,
+    /// The request's timeline, found when the span was created.
+    timeline: Option<Timeline>,
+    state: SpanState,
+}
+
+enum SpanState {
+    /// Not entered yet.
+    Pending,
+    /// Its action, finished when the span closes.
+    Recording(ActionGuard),
+    /// Entered, but not recorded: outside every request, covered by an
+    /// outer action, or refused by the rule's condition.
+    Skipped,
+}
+
+impl SpanAction {
+    /// Whether actions inside this span are part of its action.
+    fn covers(&self, rules: &[Rule]) -> bool {
+        matches!(self.state, SpanState::Recording(_)) && !rules[self.rule].nested
+    }
+}
+
+/// What the spans around a span or event say about it.
+#[derive(Default)]
+struct Surroundings {
+    timeline: Option<Timeline>,
+    /// Inside the action of a non-nesting span: part of that action.
+    covered: bool,
+}
+
+impl Bridge {
+    fn rule_for(&self, metadata: &Metadata<'_>) -> Option<usize> {
+        self.rules.iter().position(|rule| rule.selects(metadata))
+    }
+
+    /// Walks out from `spans` (innermost first) to the request span: the
+    /// request's timeline, and whether an outer action covers this one.
+    /// Each span's extensions are locked only to read them.
+    fn surroundings<'a, S>(&self, spans: impl Iterator<Item = SpanRef<'a, S>>) -> Surroundings
+    where
+        S: Subscriber + for<'l> LookupSpan<'l>,
+    {
+        let mut found = Surroundings::default();
+        for span in spans {
+            let extensions = span.extensions();
+            if let Some(action) = extensions.get::<SpanAction>() {
+                if action.covers(&self.rules) {
+                    found.covered = true;
+                    return found;
+                }
+                if found.timeline.is_none() {
+                    found.timeline.clone_from(&action.timeline);
+                }
+            } else if let Some(SpanTimeline(timeline)) = extensions.get::<SpanTimeline>() {
+                if found.timeline.is_none() {
+                    found.timeline = Some(timeline.clone());
+                }
+                // Spans outside the request span are outside the request.
+                return found;
+            }
+        }
+        found
+    }
+}
+
+impl<S> Layer<S> for Bridge
+where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let metadata = attrs.metadata();
+        let Some(span) = ctx.span(id) else { return };
+        if is_request_span(metadata) {
+            if let Some(timeline) = current() {
+                span.extensions_mut().replace(SpanTimeline(timeline));
+            }
+            return;
+        }
+        let Some(rule) = self.rule_for(metadata) else {
+            return;
+        };
+        if inside_timeline_call() {
+            return;
+        }
+        let mut values = Values::default();
+        attrs.record(&mut Capture {
+            rule: &self.rules[rule],
+            values: &mut values,
+        });
+        // Resolved now, while the span is still in the request's context:
+        // it may be entered later on a thread that knows no timeline.
+        let timeline = current().or_else(|| {
+            let parents = span.scope().skip(1);
+            self.surroundings(parents).timeline
+        });
+        span.extensions_mut().replace(SpanAction {
+            rule,
+            values,
+            timeline,
+            state: SpanState::Pending,
+        });
+    }
+
+    fn on_record(&self, id: &Id, record: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        // Taken out, so that no lock is held while `Debug` impls (user
+        // code, which may log) run.
+        let Some(mut action) = span.extensions_mut().remove::<SpanAction>() else {
+            return;
+        };
+        record.record(&mut Capture {
+            rule: &self.rules[action.rule],
+            values: &mut action.values,
+        });
+        span.extensions_mut().replace(action);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if inside_timeline_call() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let pending = |action: Option<&SpanAction>| {
+            action.is_some_and(|action| matches!(action.state, SpanState::Pending))
+        };
+        // A shared lock first: most enters are of spans entered before (an
+        // instrumented future is entered at every poll).
+        if !pending(span.extensions().get::<SpanAction>()) {
+            return;
+        }
+        let mut action = {
+            let mut extensions = span.extensions_mut();
+            if !pending(extensions.get_mut::<SpanAction>().map(|action| &*action)) {
+                return; // another thread entered it meanwhile
+            }
+            match extensions.remove::<SpanAction>() {
+                Some(action) => action,
+                None => return,
+            }
+        };
+        let rule = &self.rules[action.rule];
+        let surroundings = self.surroundings(span.scope().skip(1));
+        let timeline = action
+            .timeline
+            .clone()
+            .or_else(current)
+            .or(surroundings.timeline);
+        action.state = match timeline {
+            // Outside every request: a span's first enter decides, so that
+            // spans of no request (a server's own) cost nothing afterwards.
+            None => SpanState::Skipped,
+            Some(_) if surroundings.covered || !rule.admits(&action.values) => SpanState::Skipped,
+            Some(timeline) => {
+                let category = rule.render_category(&action.values, span.metadata());
+                let detail = rule.render_detail(&action.values);
+                // No lock is held here: the timeline runs the detail filter.
+                SpanState::Recording(calling_timeline(|| {
+                    timeline.start_unrefused(category, detail, rule.nested)
+                }))
+            }
+        };
+        span.extensions_mut().replace(action);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(action) = span.extensions_mut().remove::<SpanAction>() else {
+            return;
+        };
+        if let SpanState::Recording(guard) = action.state {
+            let outcome = match self.rules[action.rule].render_error(&action.values) {
+                Some(error) => Outcome::Error(error),
+                None => Outcome::Ok,
+            };
+            calling_timeline(|| guard.finish_with(outcome));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let metadata = event.metadata();
+        let Some(index) = self.rule_for(metadata) else {
+            return;
+        };
+        if inside_timeline_call() {
+            return;
+        }
+        let rule = &self.rules[index];
+        let surroundings = match ctx.event_scope(event) {
+            Some(scope) => self.surroundings(scope),
+            None => Surroundings::default(),
+        };
+        if surroundings.covered {
+            return;
+        }
+        // The thread's timeline first; else the request span's, for events
+        // on threads that re-entered the request's span (sqlx's SQLite
+        // worker). No request context at all: not part of any request.
+        let Some(timeline) = current().or(surroundings.timeline) else {
+            return;
+        };
+        let mut values = Values::default();
+        event.record(&mut Capture {
+            rule,
+            values: &mut values,
+        });
+        if !rule.admits(&values) {
+            return;
+        }
+        let category = rule.render_category(&values, metadata);
+        let detail = rule.render_detail(&values);
+        let duration = values.duration(rule.duration_fields()).unwrap_or_default();
+        let outcome = match rule.render_error(&values) {
+            Some(error) => Outcome::Error(error),
+            None => Outcome::Ok,
+        };
+        calling_timeline(|| timeline.record_ended_now(category, detail, duration, outcome));
+    }
+}
