@@ -465,3 +465,44 @@ fn a_transaction_sqlite_ended_by_itself_ends_at_the_next_transaction() {
     assert!(first_end <= actions[3].start());
     assert!(timeline.violations().is_empty());
 }
+
+#[test]
+fn a_statement_on_a_blocking_thread_inside_the_request_span_lands_on_its_timeline() {
+    use timeline_core::WithTimeline;
+    use timeline_core::integrations::tracing::TimelineLayer;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let dispatch =
+        tracing::Dispatch::new(tracing_subscriber::registry().with(TimelineLayer::new()));
+    let mut conn = database_of_twenty();
+    let timeline = Timeline::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        runtime.block_on(
+            async {
+                // What `spawn_blocking(…).in_current_span()` does: the
+                // request's span goes along, the current timeline does not.
+                let span = tracing::Span::current();
+                let dispatch = dispatch.clone();
+                std::thread::scope(|threads| {
+                    threads
+                        .spawn(|| {
+                            tracing::dispatcher::with_default(&dispatch, || {
+                                span.in_scope(|| {
+                                    assert!(timeline_core::current().is_none());
+                                    conn.batch_execute("SELECT 1")
+                                })
+                            })
+                        })
+                        .join()
+                        .unwrap()
+                })
+                .unwrap();
+            }
+            .with_timeline(timeline.clone()),
+        );
+    });
+    assert_eq!(details(&timeline), ["SELECT 1"]);
+}

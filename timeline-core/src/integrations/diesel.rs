@@ -38,8 +38,12 @@
 //!
 //! Diesel is synchronous, and services usually run it on a blocking thread:
 //! `tokio::task::spawn_blocking`, `deadpool_diesel`'s `interact`, a thread
-//! pool. Those threads do not know the request's timeline; carry it there
-//! with [`with_current`](crate::with_current):
+//! pool. Those threads do not know the request's timeline. With the
+//! `tracing` feature and its `TimelineLayer` installed, a blocking thread
+//! that runs inside the request's span (`spawn_blocking(…)` with
+//! `Span::in_scope`, `deadpool`'s `interact` with its `tracing` feature)
+//! finds it through the span; otherwise carry it there with
+//! [`with_current`](crate::with_current):
 //!
 //! ```
 //! use diesel::connection::{Connection, SimpleConnection};
@@ -125,6 +129,17 @@ use ::diesel::connection::{Instrumentation, InstrumentationEvent, set_default_in
 
 use crate::detail::ELLIPSIS;
 use crate::{ActionGuard, Outcome, current};
+
+/// The current timeline, or with the `tracing` feature that of the request
+/// whose span is current: diesel runs on blocking threads, which a
+/// `spawn_blocking` inside the request's span reaches without a current
+/// timeline.
+fn request_timeline() -> Option<crate::Timeline> {
+    let current = current();
+    #[cfg(feature = "tracing")]
+    let current = current.or_else(crate::integrations::tracing::span_timeline);
+    current
+}
 
 /// The outcome of a statement or transaction that diesel started but never
 /// reported ended, e.g. a statement whose bind values failed to serialize.
@@ -298,7 +313,7 @@ impl TimelineInstrumentation {
         match event {
             InstrumentationEvent::StartQuery { query, .. } => {
                 self.finish_stale_statement();
-                if let Some(timeline) = current() {
+                if let Some(timeline) = request_timeline() {
                     let detail = render_at_most(query, timeline.inner.config.max_detail_len);
                     let category = self.categories.statement.clone();
                     self.statement = Some(timeline.start_unrefused(category, detail.into(), false));
@@ -321,7 +336,7 @@ impl TimelineInstrumentation {
                 // A transaction as deep or deeper still open missed its end.
                 self.close_transactions(depth, || Outcome::Error(NO_FINISH.into()));
                 self.transaction_statement = Some(TransactionStatement::Begin(depth));
-                if let Some(timeline) = current() {
+                if let Some(timeline) = request_timeline() {
                     let category = self.categories.of_transactions();
                     let detail = match depth.get() - 1 {
                         0 => Cow::Borrowed("transaction"),
@@ -343,7 +358,7 @@ impl TimelineInstrumentation {
                 if let Some(stale) = self.connecting.take() {
                     stale.finish_with(Outcome::Error(NO_FINISH.into()));
                 }
-                if let Some(timeline) = current() {
+                if let Some(timeline) = request_timeline() {
                     let category = self.categories.connect.clone();
                     let detail = connection_detail(url);
                     self.connecting = Some(timeline.start_unrefused(category, detail, false));

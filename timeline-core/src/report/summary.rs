@@ -343,14 +343,14 @@ impl fmt::Display for Summary {
         if self.dropped > 0 {
             write!(
                 f,
-                "\n\n{} actions not stored (max_actions reached)",
+                "\n\n{} actions not stored (max_actions or max_bytes reached)",
                 self.dropped
             )?;
         }
         if self.violations > 0 {
             write!(
                 f,
-                "\n\n{} overlapping actions not timed (see violations)",
+                "\n\n{} overlaps noted: those actions ran beside the sequence (see violations)",
                 self.violations
             )?;
         }

@@ -94,7 +94,7 @@ pub(crate) struct Bridge {
 }
 
 /// The timeline a request span carries.
-struct SpanTimeline(Timeline);
+pub(super) struct SpanTimeline(pub(super) Timeline);
 
 /// A selected span, from its creation to its close.
 struct SpanAction {

@@ -147,7 +147,7 @@ use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use bridge::{Bridge, Selection};
+use bridge::{Bridge, Selection, SpanTimeline};
 pub use rule::{Predicate, Rule};
 
 /// Records selected spans and events as actions on the request's timeline;
@@ -243,6 +243,54 @@ impl<S> TimelineLayer<S> {
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
+}
+
+/// The timeline of the request whose `tracing` span is current on this
+/// thread: what the layer follows onto other threads, for code that is
+/// neither a span nor an event — a database hook on a blocking thread that
+/// runs inside the request's span (`spawn_blocking` with
+/// `Span::in_scope`, `deadpool`'s `interact` with its `tracing` feature).
+///
+/// `None` unless a [`TimelineLayer`] is installed on a
+/// `tracing_subscriber::Registry` and the current span descends from a
+/// request made with [`with_timeline`](crate::WithTimeline::with_timeline)
+/// or the tower layer. Prefer [`current()`](crate::current), which is one
+/// thread-local read; this walks the span's ancestors.
+///
+/// ```
+/// use timeline_core::{Timeline, WithTimeline};
+/// use timeline_core::integrations::tracing::{TimelineLayer, span_timeline};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let waker = std::task::Waker::noop();
+/// #     let mut cx = std::task::Context::from_waker(&waker);
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+/// # }
+/// let subscriber = tracing_subscriber::registry().with(TimelineLayer::new());
+/// tracing::subscriber::with_default(subscriber, || {
+///     let timeline = Timeline::new();
+///     // Inside the request, through its span (a blocking thread entered
+///     // into that span finds it the same way).
+///     let found = block_on(async { span_timeline() }.with_timeline(timeline.clone()));
+///     assert!(Timeline::ptr_eq(&found.unwrap(), &timeline));
+/// });
+/// assert!(span_timeline().is_none());
+/// ```
+pub fn span_timeline() -> Option<crate::Timeline> {
+    let span = tracing::Span::current();
+    let id = span.id()?;
+    tracing::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        let span = registry.span(&id)?;
+        span.scope().find_map(|ancestor| {
+            let extensions = ancestor.extensions();
+            extensions
+                .get::<SpanTimeline>()
+                .map(|SpanTimeline(timeline)| timeline.clone())
+        })
+    })
 }
 
 // Every method forwards to the filtered layer, so that `tracing_subscriber`
