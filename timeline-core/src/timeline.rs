@@ -261,12 +261,7 @@ impl Timeline {
         on_overlap: OnOverlap,
     ) -> Result<Started, OverlapError> {
         let inner = &*self.inner;
-        let category = detail::bound_category(category);
-        let detail = detail::prepare(
-            detail,
-            inner.config.detail_filter.as_ref(),
-            inner.config.max_detail_len,
-        );
+        let Named { category, detail } = inner.prepare(category, detail);
         let extra = slots::extra(Outcome::Ok, inner.capture_backtrace());
 
         let mut state = inner.lock();
@@ -683,6 +678,20 @@ impl Inner {
         self.frozen_now_ns.unwrap_or_else(|| self.clock.now_ns())
     }
 
+    /// The category cut to its bound, the detail filtered and cut: what is
+    /// stored of them. Runs before the lock: the filter is user code.
+    #[inline]
+    fn prepare(&self, category: Cow<'static, str>, detail: Cow<'static, str>) -> Named {
+        Named {
+            category: detail::bound_category(category),
+            detail: detail::prepare(
+                detail,
+                self.config.detail_filter.as_ref(),
+                self.config.max_detail_len,
+            ),
+        }
+    }
+
     /// Stores an action that overlaps the unfinished `open` one beside it,
     /// as concurrent, and notes the overlap.
     #[cold]
@@ -766,17 +775,11 @@ impl Inner {
         end_ns: u64,
         outcome: Outcome,
     ) {
-        let detail = detail::prepare(
-            detail,
-            self.config.detail_filter.as_ref(),
-            self.config.max_detail_len,
-        );
-        let category = detail::bound_category(category);
+        let attempted = self.prepare(category, detail);
         let extra = slots::extra(outcome, self.capture_backtrace());
         let mut state = self.lock();
         let (start_ns, overlapped) = state.place_finished(start_ns, end_ns);
         let end_ns = end_ns.max(start_ns);
-        let attempted = Named { category, detail };
         match overlapped {
             None => {
                 let index =
@@ -805,15 +808,9 @@ impl Inner {
         nested: bool,
         outcome: Outcome,
     ) {
-        let detail = detail::prepare(
-            detail,
-            self.config.detail_filter.as_ref(),
-            self.config.max_detail_len,
-        );
-        let category = detail::bound_category(category);
+        let named = self.prepare(category, detail);
         let extra = slots::extra(outcome, self.capture_backtrace());
         let mut state = self.lock();
-        let named = Named { category, detail };
         self.store(&mut state, named, start_ns, end_ns, nested, false, extra);
     }
 }
