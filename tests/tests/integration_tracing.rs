@@ -668,3 +668,27 @@ fn a_span_created_on_another_thread_inside_the_request_span_lands_on_the_request
     );
     assert_eq!(details(&timeline), ["SELECT 3"]);
 }
+
+#[test]
+fn a_field_whose_debug_panics_neither_unwinds_into_the_program_nor_loses_the_action() {
+    struct PanicsOnDebug;
+    impl std::fmt::Debug for PanicsOnDebug {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            panic!("Debug of a field panicked");
+        }
+    }
+    let timeline = Timeline::new();
+    with_layer(TimelineLayer::new(), || {
+        timeline.scope(|| {
+            tracing::debug!(
+                target: "sqlx::query",
+                summary = "SELECT 1",
+                elapsed_secs = 0.001,
+                db.statement = ?PanicsOnDebug,
+            );
+        })
+    });
+    let actions = timeline.actions();
+    assert_eq!(actions.len(), 1, "the event was still recorded");
+    assert_eq!(actions[0].detail(), "SELECT 1");
+}

@@ -40,6 +40,13 @@ fn calling_timeline<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Whether this thread is inside [`calling_timeline`].
+/// Reads a span's or an event's fields. A field's `Debug` or `Display` is
+/// user code: one that panics must not unwind through the subscriber into
+/// the program, nor lose the action. What was read before it is kept.
+fn read_fields(read: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
+}
+
 fn inside_timeline_call() -> bool {
     CALLING_TIMELINE.try_with(Cell::get).unwrap_or(false)
 }
@@ -185,9 +192,11 @@ where
             return;
         }
         let mut values = Values::default();
-        attrs.record(&mut Capture {
-            rule: &self.rules[rule],
-            values: &mut values,
+        read_fields(|| {
+            attrs.record(&mut Capture {
+                rule: &self.rules[rule],
+                values: &mut values,
+            });
         });
         // Resolved now, while the span is still in the request's context:
         // it may be entered later on a thread that knows no timeline.
@@ -210,9 +219,11 @@ where
         let Some(mut action) = span.extensions_mut().remove::<SpanAction>() else {
             return;
         };
-        record.record(&mut Capture {
-            rule: &self.rules[action.rule],
-            values: &mut action.values,
+        read_fields(|| {
+            record.record(&mut Capture {
+                rule: &self.rules[action.rule],
+                values: &mut action.values,
+            });
         });
         span.extensions_mut().replace(action);
     }
@@ -301,9 +312,11 @@ where
             return;
         };
         let mut values = Values::default();
-        event.record(&mut Capture {
-            rule,
-            values: &mut values,
+        read_fields(|| {
+            event.record(&mut Capture {
+                rule,
+                values: &mut values,
+            });
         });
         if !rule.admits(&values) {
             return;
