@@ -202,6 +202,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod action;
+mod backtrace;
 mod clock;
 mod current;
 mod detail;
@@ -218,7 +219,7 @@ mod timeline;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use action::{Action, LogTuple, Outcome};
+pub use action::{Action, CallSite, LogTuple, Outcome};
 pub use current::{EnterGuard, WithTimeline, current, with_current};
 pub use error::{OverlapError, Violation};
 pub use guard::ActionGuard;

@@ -14,7 +14,7 @@ pub(crate) mod time;
 mod waterfall;
 
 pub use oops::Report;
-pub(crate) use summary::{CATEGORY_CHARS, one_line};
+pub(crate) use summary::{CATEGORY_CHARS, call_site_text, one_line};
 pub use summary::{CategoryStats, RepeatedStatement, Summary};
 
 use std::time::Duration;
