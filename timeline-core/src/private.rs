@@ -179,6 +179,25 @@ pub fn push_fixed(
     );
 }
 
+/// [`Timeline::start`] without recording a call site: for the benchmark
+/// that shows what the call site costs.
+#[inline]
+pub fn start_without_call_site(
+    timeline: &Timeline,
+    category: &'static str,
+    detail: &'static str,
+) -> Result<ActionGuard, crate::OverlapError> {
+    timeline
+        .try_start(
+            Cow::Borrowed(category),
+            Cow::Borrowed(detail),
+            false,
+            OnOverlap::Refuse,
+            None,
+        )
+        .map(|started| started.guard(timeline))
+}
+
 /// `format!`, by a path that a crate's own `std` or `format` cannot shadow.
 pub use std::format;
 
