@@ -277,12 +277,11 @@ impl<'a> CallSite<'a> {
         self.column
     }
 
-    /// The location of the first frame of a trimmed backtrace: its first
-    /// `at file:line:column` line.
+    /// The location of the first application frame of a backtrace, if it
+    /// has one: a bridge called on a driver's own thread (sqlx's SQLite
+    /// worker) has none, and then no call site.
     pub(crate) fn first_in_backtrace(backtrace: &'a str) -> Option<Self> {
-        let at = backtrace
-            .lines()
-            .find_map(|line| line.trim_start().strip_prefix("at "))?;
+        let at = crate::backtrace::first_application_location(backtrace)?;
         let (rest, column) = at.rsplit_once(':')?;
         let (file, line) = rest.rsplit_once(':')?;
         Some(CallSite {

@@ -21,31 +21,37 @@ pub(crate) fn capture() -> Arc<str> {
 /// backtrace is kept whole but for the frames of the capture itself, so that
 /// nothing is lost.
 pub(crate) fn application_frames(backtrace: &str) -> String {
-    let mut kept = String::new();
-    let mut frame_start = None;
-    let mut offset = 0;
-    let mut push_if_application = |frame: &str| {
-        if is_application_frame(frame) {
-            kept.push_str(frame);
-        }
-    };
-    for line in backtrace.split_inclusive('\n') {
-        if frame_symbol(line).is_some() {
-            if let Some(start) = frame_start {
-                push_if_application(&backtrace[start..offset]);
-            }
-            frame_start = Some(offset);
-        }
-        offset += line.len();
-    }
-    if let Some(start) = frame_start {
-        push_if_application(&backtrace[start..]);
-    }
+    let kept: String = frames(backtrace)
+        .filter(|frame| is_application_frame(frame))
+        .collect();
     if kept.is_empty() {
         without_own_frames(backtrace).to_owned()
     } else {
         kept
     }
+}
+
+/// The `file:line:column` of the first application frame of `backtrace`.
+pub(crate) fn first_application_location(backtrace: &str) -> Option<&str> {
+    frames(backtrace)
+        .find(|frame| is_application_frame(frame))
+        .and_then(frame_file)
+}
+
+/// The frames of a displayed backtrace: each a numbered symbol line and the
+/// `at` lines after it.
+fn frames(backtrace: &str) -> impl Iterator<Item = &str> {
+    let mut bounds = Vec::new();
+    let mut offset = 0;
+    for line in backtrace.split_inclusive('\n') {
+        if frame_symbol(line).is_some() {
+            bounds.push(offset);
+        }
+        offset += line.len();
+    }
+    let frames = bounds.len();
+    bounds.push(backtrace.len());
+    (0..frames).map(move |i| &backtrace[bounds[i]..bounds[i + 1]])
 }
 
 /// The symbol of a frame's first line, `  12: crate::module::function`.
@@ -54,11 +60,12 @@ fn frame_symbol(line: &str) -> Option<&str> {
     (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())).then(|| symbol.trim_end())
 }
 
-/// The source file of a frame, from its `at file:line:column` line.
+/// The source location of a frame, from its `at file:line:column` line.
 fn frame_file(frame: &str) -> Option<&str> {
     frame
         .lines()
         .find_map(|line| line.trim_start().strip_prefix("at "))
+        .map(str::trim_end)
 }
 
 fn is_application_frame(frame: &str) -> bool {
@@ -160,6 +167,19 @@ mod tests {
         assert!(is_application_frame(
             "   0: app::f\n             at /home/u/app/src/main.rs:3:5\n"
         ));
+    }
+
+    #[test]
+    fn the_first_application_location() {
+        assert_eq!(
+            first_application_location(ASYNC_HANDLER),
+            Some("./examples/src/pages.rs:42:9")
+        );
+        let driver_thread = "   0: sqlx_sqlite::connection::worker::run
+             at /root/.cargo/registry/src/index.crates.io-1/sqlx-sqlite-0.8.6/src/connection/worker.rs:1:1
+";
+        assert_eq!(application_frames(driver_thread), driver_thread);
+        assert_eq!(first_application_location(driver_thread), None);
     }
 
     #[test]
