@@ -106,7 +106,10 @@ pub fn assert_max_actions(timeline: &Timeline, category_prefix: &str, max: usize
 /// Panics if any statement (detail, with literal values replaced by
 /// placeholders, within one category) was issued more than `max_repeats`
 /// times: the N+1 query detector as an assertion. The message lists the
-/// repeated actions.
+/// repeated actions. It looks at the summary's
+/// [findings](crate::Summary::findings), so the timeline's
+/// [`FindingRules`](crate::FindingRules) and
+/// [pauses](crate::Timeline::pause_findings) apply.
 ///
 /// ```
 /// use timeline_core::{testing, Timeline};
@@ -122,11 +125,7 @@ pub fn assert_max_actions(timeline: &Timeline, category_prefix: &str, max: usize
 #[track_caller]
 pub fn assert_max_repeats(timeline: &Timeline, max_repeats: u64) {
     let summary = timeline.summary();
-    let Some(worst) = summary
-        .repeated_statements()
-        .iter()
-        .find(|s| s.count() > max_repeats)
-    else {
+    let Some(worst) = summary.findings().iter().find(|s| s.count() > max_repeats) else {
         return;
     };
     let actions = timeline.actions();

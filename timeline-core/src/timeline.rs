@@ -13,6 +13,7 @@ use crate::clock::{Clock, saturating_nanos};
 use crate::detail::{self, DetailFilter};
 use crate::error::{Named, OverlapError, Violation};
 use crate::guard::ActionGuard;
+use crate::report::{FindingRules, Pauses};
 use crate::slots::{self, Slot, Slots, UNFINISHED};
 
 /// [`Inner::open_end`] while the open non-nesting action runs.
@@ -61,6 +62,8 @@ pub(crate) struct Inner {
     pub(crate) open_end: AtomicU64,
     /// Fixes "now" for reports of timelines built with fixed timings.
     frozen_now_ns: Option<u64>,
+    /// When findings were paused ([`Timeline::pause_findings`]).
+    pub(crate) pauses: Pauses,
 }
 
 /// The default of [`TimelineBuilder::max_bytes`]: 16 MiB.
@@ -73,6 +76,7 @@ pub(crate) struct Config {
     pub(crate) max_bytes: usize,
     pub(crate) detail_filter: Option<DetailFilter>,
     pub(crate) strict: bool,
+    pub(crate) finding_rules: FindingRules,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             max_bytes: DEFAULT_MAX_BYTES,
             detail_filter: None,
             strict: false,
+            finding_rules: FindingRules::default(),
         }
     }
 }
@@ -875,6 +880,7 @@ impl fmt::Debug for TimelineBuilder {
             .field("max_bytes", &self.config.max_bytes)
             .field("detail_filter", &self.config.detail_filter.is_some())
             .field("strict", &self.config.strict)
+            .field("finding_rules", &self.config.finding_rules)
             .finish()
     }
 }
@@ -957,6 +963,26 @@ impl TimelineBuilder {
         self
     }
 
+    /// What makes a repeated statement a [finding](crate::Finding) in this
+    /// timeline's summaries and reports: thresholds and an allow-list (see
+    /// [`FindingRules`] for the defaults and why).
+    ///
+    /// ```
+    /// use timeline_core::{FindingRules, Timeline};
+    ///
+    /// let timeline = Timeline::builder()
+    ///     .finding_rules(FindingRules::new().allow_statement("FROM settings"))
+    ///     .build();
+    /// for _ in 0..2 {
+    ///     timeline.start("SQL-main", "SELECT * FROM settings").unwrap().finish();
+    /// }
+    /// assert!(timeline.summary().findings().is_empty());
+    /// ```
+    pub fn finding_rules(mut self, rules: FindingRules) -> Self {
+        self.config.finding_rules = rules;
+        self
+    }
+
     /// The timeline, starting now.
     pub fn build(self) -> Timeline {
         let clock = match self.baseline_wall {
@@ -970,6 +996,7 @@ impl TimelineBuilder {
                 state: Mutex::new(State::default()),
                 open_end: AtomicU64::new(RUNNING),
                 frozen_now_ns: None,
+                pauses: Pauses::default(),
             }),
         }
     }

@@ -151,6 +151,22 @@ pub fn normalise(statement: &str) -> String {
     writer.finish()
 }
 
+/// Whether `statement` takes values through placeholders that it does not
+/// show: two byte-identical copies of it may still have had different
+/// values. A statement that shows its bound values in a `-- binds: […]`
+/// comment, as diesel's do, hides nothing.
+pub(crate) fn hides_values(statement: &str) -> bool {
+    let mut placeholders = false;
+    for token in Lexer::new(statement) {
+        match token.class {
+            Class::Placeholder => placeholders = true,
+            Class::Blank if token.text.starts_with("-- binds:") => return false,
+            _ => {}
+        }
+    }
+    placeholders
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Class {
     /// Whitespace, a comment, or a word that changes nothing (`ASC`).
@@ -785,7 +801,7 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
-    use super::{KEYWORDS, KEYWORDS_BEFORE_OPERAND, Lexer, normalise};
+    use super::{KEYWORDS, KEYWORDS_BEFORE_OPERAND, Lexer, hides_values, normalise};
     use proptest::prelude::*;
 
     /// `(input, output)`: each normalises to its output, and the output to
@@ -1328,6 +1344,17 @@ mod tests {
         for word in KEYWORDS_BEFORE_OPERAND.iter().chain(&special) {
             assert!(KEYWORDS.contains(word), "{word} is not in KEYWORDS");
         }
+    }
+
+    #[test]
+    fn hidden_values_are_placeholders_without_binds() {
+        assert!(hides_values("SELECT * FROM t WHERE id = $1"));
+        assert!(hides_values("SELECT * FROM t WHERE id = ?"));
+        assert!(!hides_values("SELECT * FROM t WHERE id = 1"));
+        assert!(!hides_values("SELECT * FROM t WHERE id = '$1'"));
+        assert!(!hides_values(
+            r#"SELECT "t"."id" FROM "t" WHERE "t"."id" = $1 -- binds: [7]"#
+        ));
     }
 
     /// The tokens tile the input, none empty, so the lexer reads each byte
