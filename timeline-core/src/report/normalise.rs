@@ -201,6 +201,8 @@ impl Class {
 struct Token<'a> {
     class: Class,
     text: &'a str,
+    /// A word (or the `NULL` of a predicate) that is one of [`KEYWORDS`].
+    keyword: bool,
 }
 
 /// Cuts a statement into tokens that tile it: each token is at least one
@@ -309,16 +311,59 @@ const KEYWORDS: &[&str] = &[
     "WITH",
 ];
 
+/// Up to 16 bytes as one number, big-endian and padded with zeros: numbers
+/// compare as the words do, so a sorted list of words gives a sorted list
+/// of numbers, searched without a `memcmp` per step.
+const fn pack(word: &[u8]) -> u128 {
+    let mut packed = 0u128;
+    let mut at = 0;
+    while at < 16 {
+        packed <<= 8;
+        if at < word.len() {
+            packed |= word[at].to_ascii_uppercase() as u128;
+        }
+        at += 1;
+    }
+    packed
+}
+
+/// [`KEYWORDS`], packed.
+const PACKED_KEYWORDS: [u128; KEYWORDS.len()] = {
+    let mut packed = [0u128; KEYWORDS.len()];
+    let mut at = 0;
+    while at < KEYWORDS.len() {
+        packed[at] = pack(KEYWORDS[at].as_bytes());
+        at += 1;
+    }
+    packed
+};
+
+/// The length of the longest of [`KEYWORDS`]: no longer word is one.
+const LONGEST_KEYWORD: usize = {
+    let mut longest = 0;
+    let mut at = 0;
+    while at < KEYWORDS.len() {
+        if KEYWORDS[at].len() > longest {
+            longest = KEYWORDS[at].len();
+        }
+        at += 1;
+    }
+    longest
+};
+
 /// Whether `word` is one of [`KEYWORDS`], in any case.
 fn is_keyword(word: &str) -> bool {
-    let mut upper = [0u8; 16];
-    let Some(buffer) = upper.get_mut(..word.len()) else {
+    if !(2..=LONGEST_KEYWORD).contains(&word.len()) {
+        return false;
+    }
+    let mut buffer = [0u8; 16];
+    let Some(start) = buffer.get_mut(..word.len()) else {
         return false;
     };
-    buffer.copy_from_slice(word.as_bytes());
+    start.copy_from_slice(word.as_bytes());
     buffer.make_ascii_uppercase();
-    KEYWORDS
-        .binary_search_by(|keyword| keyword.as_bytes().cmp(buffer))
+    PACKED_KEYWORDS
+        .binary_search(&u128::from_be_bytes(buffer))
         .is_ok()
 }
 
@@ -604,14 +649,16 @@ impl<'a> Iterator for Lexer<'a> {
         self.at += first.len_utf8();
         let class = self.rest_of_token(start, first);
         let text = self.input.get(start..self.at).unwrap_or_default();
+        let keyword = matches!(class, Class::Word | Class::Null) && is_keyword(text);
         match class {
             Class::Blank => {}
             Class::Word => {
-                self.after_operand = !KEYWORDS_BEFORE_OPERAND
-                    .iter()
-                    .any(|keyword| text.eq_ignore_ascii_case(keyword));
-                self.after_is_or_not =
-                    text.eq_ignore_ascii_case("IS") || text.eq_ignore_ascii_case("NOT");
+                self.after_operand = !(keyword
+                    && KEYWORDS_BEFORE_OPERAND
+                        .iter()
+                        .any(|k| text.eq_ignore_ascii_case(k)));
+                self.after_is_or_not = keyword
+                    && (text.eq_ignore_ascii_case("IS") || text.eq_ignore_ascii_case("NOT"));
             }
             Class::Symbol => {
                 self.after_operand = matches!(text, ")" | "]" | "}");
@@ -622,7 +669,11 @@ impl<'a> Iterator for Lexer<'a> {
                 self.after_is_or_not = false;
             }
         }
-        Some(Token { class, text })
+        Some(Token {
+            class,
+            text,
+            keyword,
+        })
     }
 }
 
@@ -706,19 +757,19 @@ impl Writer {
     /// tuples, folds) and `token` is the caller's to write.
     fn continue_fold(&mut self, mut fold: Fold, token: Token<'_>) -> bool {
         let item = token.class.is_list_item();
-        let next = match (fold.expect, token.text) {
-            (Expect::Open, "(") | (Expect::Separator, ",") => Expect::Item,
+        let next = match (fold.expect, token.text.as_bytes()) {
+            (Expect::Open, b"(") | (Expect::Separator, b",") => Expect::Item,
             (Expect::Item, _) if item => Expect::Separator,
-            (Expect::Item, "(") if !fold.tuples => Expect::InnerItem,
+            (Expect::Item, b"(") if !fold.tuples => Expect::InnerItem,
             (Expect::InnerItem, _) if item => Expect::InnerSeparator,
-            (Expect::InnerSeparator, ",") => Expect::InnerItem,
-            (Expect::InnerSeparator, ")") => Expect::Separator,
-            (Expect::Separator, ")") if fold.tuples => Expect::MoreTuples,
-            (Expect::Separator, ")") => {
+            (Expect::InnerSeparator, b",") => Expect::InnerItem,
+            (Expect::InnerSeparator, b")") => Expect::Separator,
+            (Expect::Separator, b")") if fold.tuples => Expect::MoreTuples,
+            (Expect::Separator, b")") => {
                 self.fold_list(fold.from);
                 return true;
             }
-            (Expect::MoreTuples, ",") => Expect::Open,
+            (Expect::MoreTuples, b",") => Expect::Open,
             (Expect::MoreTuples, _) => {
                 self.fold_list(fold.from);
                 return false;
@@ -741,50 +792,57 @@ impl Writer {
 
     fn write(&mut self, token: Token<'_>) {
         let text = token.text;
-        let tight_before = match token.class {
-            Class::Ellipsis => true,
-            Class::Symbol => {
-                matches!(text, "," | ";" | ")" | "]" | "." | "::" | "[")
-                    || (text == "(" && self.last == Joint::Name)
-            }
+        let bytes = text.as_bytes();
+        let tight_before = match (token.class, bytes) {
+            (Class::Ellipsis, _) => true,
+            (Class::Symbol, [b',' | b';' | b')' | b']' | b'.' | b'['] | b"::") => true,
+            (Class::Symbol, b"(") => self.last == Joint::Name,
             _ => false,
         };
         // `: ::` must not become `:::`, which reads as `::` and `:`.
-        let glues_colons = text == "::" && self.out.ends_with(':');
+        let glues_colons = bytes == b"::" && self.out.ends_with(':');
         if (!tight_before || glues_colons) && matches!(self.last, Joint::Name | Joint::Spaced) {
             self.out.push(' ');
         }
+        let keyword = token.keyword;
         self.last = match token.class {
             Class::Ellipsis => Joint::Tight,
-            Class::Symbol if matches!(text, "(" | "[" | "." | "::") => Joint::Tight,
+            Class::Symbol if matches!(bytes, b"(" | b"[" | b"." | b"::") => Joint::Tight,
             // `#` and a space would read as a comment.
             Class::Symbol if text.ends_with('#') => Joint::Tight,
-            Class::Word if !is_keyword(text) => Joint::Name,
+            Class::Word if !keyword => Joint::Name,
             Class::QuotedName => Joint::Name,
             _ => Joint::Spaced,
         };
         match token.class {
             Class::Literal => self.out.push('?'),
-            Class::Word | Class::Null if is_keyword(text) => {
-                self.out
-                    .extend(text.chars().map(|c| c.to_ascii_uppercase()));
-            }
-            Class::Word => self
-                .out
-                .extend(text.chars().map(|c| c.to_ascii_lowercase())),
+            Class::Word | Class::Null => self.push_folded(text, keyword),
             Class::QuotedName => {
                 let name = text
                     .get(1..text.len().saturating_sub(1))
                     .unwrap_or_default();
                 let closed = text.len() >= 2 && text.get(..1).is_some_and(|q| text.ends_with(q));
                 if closed && is_plain_name(name) {
-                    self.out
-                        .extend(name.chars().map(|c| c.to_ascii_lowercase()));
+                    self.push_folded(name, false);
                 } else {
                     self.out.push_str(text);
                 }
             }
             _ => self.out.push_str(text),
+        }
+    }
+
+    /// Writes `word` in upper case (a keyword) or lower case (a name): ASCII
+    /// letters only, so its length stays the same.
+    fn push_folded(&mut self, word: &str, upper: bool) {
+        let start = self.out.len();
+        self.out.push_str(word);
+        if let Some(written) = self.out.as_mut_str().get_mut(start..) {
+            if upper {
+                written.make_ascii_uppercase();
+            } else {
+                written.make_ascii_lowercase();
+            }
         }
     }
 
@@ -801,7 +859,7 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
-    use super::{KEYWORDS, KEYWORDS_BEFORE_OPERAND, Lexer, hides_values, normalise};
+    use super::{KEYWORDS, KEYWORDS_BEFORE_OPERAND, Lexer, hides_values, is_keyword, normalise};
     use proptest::prelude::*;
 
     /// `(input, output)`: each normalises to its output, and the output to
@@ -1339,7 +1397,19 @@ mod tests {
     #[test]
     fn keyword_tables_are_sorted_and_cover_the_special_words() {
         assert!(KEYWORDS.windows(2).all(|pair| pair[0] < pair[1]));
+        for keyword in KEYWORDS {
+            assert!(is_keyword(keyword) && is_keyword(&keyword.to_lowercase()));
+            for near in [format!("{keyword}X"), keyword[1..].to_owned()] {
+                assert_eq!(
+                    is_keyword(&near),
+                    KEYWORDS.contains(&near.as_str()),
+                    "{near}"
+                );
+            }
+        }
+        assert!(!is_keyword("") && !is_keyword("A") && !is_keyword("SELECTSELECTSELECTS"));
         assert!(KEYWORDS.iter().all(|k| k.len() <= 16));
+        assert!(KEYWORDS.iter().any(|k| k.len() == super::LONGEST_KEYWORD));
         let special = ["TRUE", "FALSE", "NULL", "ASC", "IS", "NOT", "IN", "VALUES"];
         for word in KEYWORDS_BEFORE_OPERAND.iter().chain(&special) {
             assert!(KEYWORDS.contains(word), "{word} is not in KEYWORDS");
