@@ -2,6 +2,7 @@
 //! Chrome trace, the `Server-Timing` header and a terminal waterfall.
 
 mod chrome;
+mod findings;
 mod json;
 mod lanes;
 pub(crate) mod normalise;
@@ -13,6 +14,8 @@ mod summary;
 pub(crate) mod time;
 mod waterfall;
 
+pub(crate) use findings::Pauses;
+pub use findings::{Finding, FindingKind, FindingRules, FindingSite, FindingsPause};
 pub use oops::Report;
 pub(crate) use summary::{CATEGORY_CHARS, call_site_text, one_line};
 pub use summary::{CategoryStats, RepeatedStatement, Summary};
@@ -43,7 +46,14 @@ impl Timeline {
             let state = self.inner.lock();
             (state.actions(as_of), state.dropped, state.violations.len())
         };
-        Summary::new(&actions, dropped, Duration::from_nanos(as_of), violations)
+        let detection = self.detection();
+        Summary::new(
+            &actions,
+            dropped,
+            Duration::from_nanos(as_of),
+            violations,
+            &detection,
+        )
     }
 
     /// An OOPS-shaped report of the whole timeline, for error reports:
@@ -73,7 +83,8 @@ impl Timeline {
             )
         };
         let elapsed = Duration::from_nanos(as_of);
-        let summary = Summary::new(&actions, dropped, elapsed, violations.len());
+        let detection = self.detection();
+        let summary = Summary::new(&actions, dropped, elapsed, violations.len(), &detection);
         Report::new(
             self.baseline(),
             elapsed,

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::findings::Finding;
 use super::json;
 use super::summary::Summary;
 use super::time::rfc3339;
@@ -186,6 +187,40 @@ fn summary_json(out: &mut String, summary: &Summary) {
         out.push_str(",\"example\":");
         json::push_str(out, statement.example());
         out.push('}');
+    }
+    out.push_str("],\"findings\":[");
+    for (n, finding) in summary.findings().iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        finding_json(out, finding);
+    }
+    out.push_str("]}");
+}
+
+fn finding_json(out: &mut String, finding: &Finding) {
+    let _ = write!(out, "{{\"kind\":\"{}\",\"category\":", finding.kind());
+    json::push_str(out, finding.category());
+    out.push_str(",\"statement\":");
+    json::push_str(out, finding.statement());
+    let _ = write!(out, ",\"count\":{},\"total_ms\":", finding.count());
+    json::push_millis(out, saturating_nanos(finding.total()));
+    out.push_str(",\"example\":");
+    json::push_str(out, finding.example());
+    out.push_str(",\"call_sites\":[");
+    for (n, site) in finding.call_sites().iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"file\":");
+        json::push_str(out, site.location().file());
+        let _ = write!(
+            out,
+            ",\"line\":{},\"column\":{},\"count\":{}}}",
+            site.location().line(),
+            site.location().column(),
+            site.count()
+        );
     }
     out.push_str("]}");
 }

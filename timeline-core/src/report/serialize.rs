@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::ser::{Serialize, SerializeStruct, SerializeTuple, Serializer};
 
+use super::findings::{Finding, FindingSite};
 use super::oops::Report;
 use super::summary::{CategoryStats, RepeatedStatement, Summary};
 use super::time::rfc3339;
@@ -52,7 +53,7 @@ impl Serialize for LogTuple {
 
 impl Serialize for Summary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut summary = serializer.serialize_struct("Summary", 7)?;
+        let mut summary = serializer.serialize_struct("Summary", 8)?;
         summary.serialize_field("line", &self.to_string())?;
         summary.serialize_field("actions", &self.action_count())?;
         summary.serialize_field("concurrent", &self.concurrent_count())?;
@@ -60,6 +61,7 @@ impl Serialize for Summary {
         summary.serialize_field("duration_ms", &Millis(self.duration()))?;
         summary.serialize_field("categories", self.categories())?;
         summary.serialize_field("repeated_statements", self.repeated_statements())?;
+        summary.serialize_field("findings", self.findings())?;
         summary.end()
     }
 }
@@ -84,6 +86,31 @@ impl Serialize for RepeatedStatement {
         statement.serialize_field("total_ms", &Millis(self.total()))?;
         statement.serialize_field("example", self.example())?;
         statement.end()
+    }
+}
+
+impl Serialize for Finding {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut finding = serializer.serialize_struct("Finding", 7)?;
+        finding.serialize_field("kind", &self.kind().to_string())?;
+        finding.serialize_field("category", self.category())?;
+        finding.serialize_field("statement", self.statement())?;
+        finding.serialize_field("count", &self.count())?;
+        finding.serialize_field("total_ms", &Millis(self.total()))?;
+        finding.serialize_field("example", self.example())?;
+        finding.serialize_field("call_sites", self.call_sites())?;
+        finding.end()
+    }
+}
+
+impl Serialize for FindingSite {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut site = serializer.serialize_struct("FindingSite", 4)?;
+        site.serialize_field("file", self.location().file())?;
+        site.serialize_field("line", &self.location().line())?;
+        site.serialize_field("column", &self.location().column())?;
+        site.serialize_field("count", &self.count())?;
+        site.end()
     }
 }
 
