@@ -213,6 +213,7 @@ mod request_span;
 mod slots;
 pub mod testing;
 mod timeline;
+mod trace_context;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -224,6 +225,7 @@ pub use error::{OverlapError, Violation};
 pub use guard::ActionGuard;
 pub use report::{CategoryStats, RepeatedStatement, Report, Summary};
 pub use timeline::{Timeline, TimelineBuilder};
+pub use trace_context::{SpanId, TraceContext, TraceId};
 
 #[cfg(feature = "macros")]
 pub use timeline_macros::timed;

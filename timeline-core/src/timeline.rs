@@ -61,6 +61,8 @@ pub(crate) struct Inner {
     pub(crate) open_end: AtomicU64,
     /// Fixes "now" for reports of timelines built with fixed timings.
     frozen_now_ns: Option<u64>,
+    /// The request's place in a distributed trace (see `trace_context.rs`).
+    pub(crate) trace_context: std::sync::OnceLock<crate::TraceContext>,
 }
 
 /// The default of [`TimelineBuilder::max_bytes`]: 16 MiB.
@@ -970,6 +972,7 @@ impl TimelineBuilder {
                 state: Mutex::new(State::default()),
                 open_end: AtomicU64::new(RUNNING),
                 frozen_now_ns: None,
+                trace_context: std::sync::OnceLock::new(),
             }),
         }
     }

@@ -44,6 +44,7 @@ impl Timeline {
             (state.actions(as_of), state.dropped, state.violations.len())
         };
         Summary::new(&actions, dropped, Duration::from_nanos(as_of), violations)
+            .with_trace_id(self.trace_id())
     }
 
     /// An OOPS-shaped report of the whole timeline, for error reports:
@@ -73,15 +74,18 @@ impl Timeline {
             )
         };
         let elapsed = Duration::from_nanos(as_of);
-        let summary = Summary::new(&actions, dropped, elapsed, violations.len());
-        Report::new(
+        let summary = Summary::new(&actions, dropped, elapsed, violations.len())
+            .with_trace_id(self.trace_id());
+        let mut report = Report::new(
             self.baseline(),
             elapsed,
             log_tuples,
             summary,
             violations,
             dropped,
-        )
+        );
+        report.trace_id = self.trace_id();
+        report
     }
 
     /// The timeline as Chrome trace-event JSON: save it to a file and open

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::normalise::normalise;
 use super::time::millis;
-use crate::{Action, Outcome};
+use crate::{Action, Outcome, TraceId};
 
 /// The most of a category any text report shows: a category is a short
 /// label, and one that is not must not widen every line.
@@ -48,6 +48,8 @@ pub struct Summary {
     pub(crate) slowest: Vec<Action>,
     pub(crate) repeated: Vec<RepeatedStatement>,
     pub(crate) violations: usize,
+    /// The distributed trace, named at the end of the log line.
+    pub(crate) trace_id: Option<TraceId>,
 }
 
 /// The actions of one category: how many, how long in all, the longest.
@@ -152,7 +154,14 @@ impl Summary {
             slowest: slowest.into_iter().cloned().collect(),
             repeated,
             violations,
+            trace_id: None,
         }
+    }
+
+    /// The summary with the trace id its log line names.
+    pub(crate) fn with_trace_id(mut self, trace_id: Option<TraceId>) -> Summary {
+        self.trace_id = trace_id;
+        self
     }
 
     /// How many actions the request issued, dropped ones included (nesting
@@ -205,6 +214,13 @@ impl Summary {
     /// placeholders), by total time, longest first: N+1 candidates.
     pub fn repeated_statements(&self) -> &[RepeatedStatement] {
         &self.repeated
+    }
+
+    /// The id of the distributed trace the request belongs to, when its
+    /// timeline carries a [`TraceContext`](crate::TraceContext); the log
+    /// line then ends in `, trace <id>`.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.trace_id
     }
 
     /// How many overlaps `#[timed]`, the bridges and `record` ran into.
@@ -281,6 +297,9 @@ impl fmt::Display for Summary {
         )?;
         if self.concurrent > 0 {
             write!(f, " ({} concurrent)", self.concurrent)?;
+        }
+        if let Some(trace_id) = self.trace_id {
+            write!(f, ", trace {trace_id}")?;
         }
         if !f.alternate() {
             return Ok(());
