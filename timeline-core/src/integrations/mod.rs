@@ -3,7 +3,11 @@
 
 #[cfg(feature = "diesel")]
 pub mod diesel;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
 #[cfg(feature = "tower")]
 pub mod tower;
+#[cfg(feature = "tower")]
+mod tower_trace;
 #[cfg(feature = "tracing")]
 pub mod tracing;

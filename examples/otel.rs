@@ -1,0 +1,3 @@
+//! Placeholder, replaced by the otel example.
+
+fn main() {}
