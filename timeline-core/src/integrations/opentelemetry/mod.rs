@@ -36,7 +36,7 @@
 //! - **The request span** starts at the timeline's start
 //!   ([`Timeline::baseline`]) and ends at the request's end
 //!   ([`RequestSpan::end`]). It continues the timeline's
-//!   [`TraceContext`](crate::TraceContext): the same trace id, the caller's
+//!   [`TraceContext`]: the same trace id, the caller's
 //!   span as its parent, and — with [`TimelineIdGenerator`] installed in the
 //!   SDK — the span id the request sent downstream in `traceparent`. A
 //!   timeline without a trace context gets a new trace from the SDK.

@@ -24,16 +24,19 @@ pub(crate) const HTTP_REQUEST_METHOD: &str = "http.request.method";
 /// The method as the category spelled it, when it is not a known one.
 pub(crate) const HTTP_REQUEST_METHOD_ORIGINAL: &str = "http.request.method_original";
 /// The server's response status (request spans).
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 /// The absolute URL of a client call, credentials redacted.
 pub(crate) const URL_FULL: &str = "url.full";
 /// The path of the request a server handled (request spans).
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const URL_PATH: &str = "url.path";
 /// The host of a client call's URL.
 pub(crate) const SERVER_ADDRESS: &str = "server.address";
 /// The port of a client call's URL, explicit or the scheme's default.
 pub(crate) const SERVER_PORT: &str = "server.port";
 /// The class of error that ended a span (request spans: the 5xx status).
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const ERROR_TYPE: &str = "error.type";
 /// The backtrace captured when the action started, if the timeline captures them.
 pub(crate) const CODE_STACKTRACE: &str = "code.stacktrace";
@@ -47,6 +50,7 @@ pub(crate) const TIMELINE_UNFINISHED: &str = "timeline.unfinished";
 pub(crate) const TIMELINE_OUTCOME: &str = "timeline.outcome";
 pub(crate) const TIMELINE_ACTIONS: &str = "timeline.actions";
 pub(crate) const TIMELINE_DROPPED: &str = "timeline.dropped";
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const TIMELINE_OOPS: &str = "timeline.oops";
 
 /// Which conventions an action's category calls for.

@@ -205,6 +205,7 @@ impl SpanExport {
 
     /// The trace context of a request that starts with `incoming` (a valid
     /// `traceparent`, if any): the sampled flag set by the policy.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // the layer's
     pub(crate) fn start_context(&self, incoming: Option<TraceContext>) -> TraceContext {
         match incoming {
             Some(context) if self.honour_sampled_flag => context,
@@ -221,6 +222,7 @@ impl SpanExport {
     }
 
     /// Whether a finished request is exported.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // the layer's
     pub(crate) fn chooses(&self, context: Option<&TraceContext>, oops: bool) -> bool {
         (oops && self.always_export_oops) || context.is_some_and(TraceContext::is_sampled)
     }
@@ -228,6 +230,7 @@ impl SpanExport {
     /// Whether a new trace falls in the sampled fraction: decided by its
     /// trace id, as the SDK's `TraceIdRatioBased` does, so the decision is
     /// the same wherever it is made.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // the layer's
     fn fraction_samples(&self, trace_id: TraceId) -> bool {
         if self.sample_fraction >= 1.0 {
             return true;
