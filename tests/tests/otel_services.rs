@@ -20,6 +20,7 @@ use opentelemetry::Value;
 use opentelemetry::trace::{SpanId, SpanKind, Status, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use timeline_core::integrations::opentelemetry::{SpanExport, TimelineIdGenerator};
+use timeline_core::integrations::reqwest_middleware::TraceContextMiddleware;
 use timeline_core::integrations::tower::RequestTimelineLayer;
 use timeline_core::{Report, TraceContext, current};
 
@@ -380,4 +381,63 @@ async fn trace_context_alone_names_the_trace_without_exporting() {
         "b7ad6b7169203331"
     );
     assert!(child.is_sampled());
+}
+
+/// A's handler as it would be written with reqwest-middleware: the
+/// middleware injects the trace context.
+async fn a_with_middleware(State(b): State<SocketAddr>) -> String {
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(TraceContextMiddleware)
+        .build();
+    let response = client.get(format!("http://{b}/bug")).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reqwest_middleware_carries_the_trace_to_b() {
+    let a = Service::new(|export| export);
+    let b = Service::new(|export| export);
+    let b_address = serve(Router::new().route("/bug", get(b_handler)).layer(b.layer())).await;
+    let a_address = serve(
+        Router::new()
+            .route("/page", get(a_with_middleware))
+            .with_state(b_address)
+            .layer(a.layer()),
+    )
+    .await;
+    assert_eq!(
+        get_with(&client(), a_address, "/page", None).await,
+        StatusCode::OK
+    );
+    let a_spans = a.spans();
+    let b_spans = b.spans();
+    let a_root = root(&a_spans);
+    let b_root = root(&b_spans);
+    assert_eq!(
+        a_root.parent_span_id,
+        SpanId::INVALID,
+        "A started the trace"
+    );
+    assert_eq!(
+        b_root.span_context.trace_id(),
+        a_root.span_context.trace_id()
+    );
+    assert_eq!(b_root.parent_span_id, a_root.span_context.span_id());
+
+    // Outside any request, the middleware leaves requests alone.
+    let seen = Arc::new(Mutex::new(None));
+    let recorded = Arc::clone(&seen);
+    let echo = move |headers: http::HeaderMap| {
+        let recorded = Arc::clone(&recorded);
+        async move {
+            *recorded.lock().unwrap() = Some(headers.contains_key("traceparent"));
+            "ok"
+        }
+    };
+    let plain = serve(Router::new().route("/", get(echo))).await;
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(TraceContextMiddleware)
+        .build();
+    client.get(format!("http://{plain}/")).send().await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), Some(false));
 }

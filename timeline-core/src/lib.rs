@@ -161,6 +161,12 @@
 //! and a `diesel` instrumentation that records every statement and
 //! transaction of a connection.
 //!
+//! Across services, a timeline carries its request's W3C [`TraceContext`]
+//! (the layer reads `traceparent`; outgoing calls get it with
+//! [`TraceContext::inject_current`]), reports name the trace id, and the
+//! `opentelemetry` feature exports finished timelines as spans to any
+//! OpenTelemetry tracer.
+//!
 //! # When actions overlap anyway
 //!
 //! Async code polls queries together (`join!`, `join_all`), and callbacks

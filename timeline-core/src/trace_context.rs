@@ -455,7 +455,7 @@ impl Timeline {
     }
 }
 
-#[cfg(feature = "tower")]
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
 mod headers {
     use http::{HeaderMap, HeaderName, HeaderValue};
 

@@ -5,6 +5,8 @@
 pub mod diesel;
 #[cfg(feature = "opentelemetry")]
 pub mod opentelemetry;
+#[cfg(feature = "reqwest-middleware")]
+pub mod reqwest_middleware;
 #[cfg(feature = "tower")]
 pub mod tower;
 #[cfg(feature = "tower")]
