@@ -6,7 +6,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry::trace::Tracer;
 
@@ -14,6 +14,9 @@ use super::{RequestSpan, export};
 use crate::{Timeline, TraceContext, TraceId};
 
 type ExportFn = dyn Fn(&Timeline, RequestSpan) + Send + Sync;
+
+/// The largest export queue: std's bounded channel allocates all of it.
+const MAX_QUEUE_CAPACITY: usize = 1 << 16;
 
 /// A tracer and an export policy for the `tower` layer (see
 /// [`RequestTimelineLayer::export_spans`](crate::integrations::tower::RequestTimelineLayer::export_spans)),
@@ -145,11 +148,12 @@ impl SpanExport {
         self
     }
 
-    /// How many exports may wait for the export thread (default 1,024);
-    /// more are dropped and counted in [`dropped`](Self::dropped). Fixed by
-    /// the first export.
+    /// How many exports may wait for the export thread (default 1,024,
+    /// at least 1, at most 65,536: the queue is allocated whole); more are
+    /// dropped and counted in [`dropped`](Self::dropped). Fixed by the
+    /// first export.
     pub fn queue_capacity(mut self, capacity: usize) -> SpanExport {
-        self.queue_capacity = capacity.max(1);
+        self.queue_capacity = capacity.clamp(1, MAX_QUEUE_CAPACITY);
         self
     }
 
@@ -183,15 +187,16 @@ impl SpanExport {
             return false;
         };
         let (done, wait) = mpsc::channel();
-        let deadline = std::time::Instant::now() + timeout;
+        // A timeout too long to represent waits without a deadline.
+        let deadline = Instant::now().checked_add(timeout);
         let mut job = Job::Flush(done);
-        // A full queue: wait for room rather than block without bound.
+        // A full queue: wait for room rather than block past the deadline.
         loop {
             match queue.try_send(job) {
                 Ok(()) => break,
                 Err(TrySendError::Disconnected(_)) => return false,
                 Err(TrySendError::Full(returned)) => {
-                    if std::time::Instant::now() >= deadline {
+                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                         return false;
                     }
                     job = returned;
@@ -199,8 +204,12 @@ impl SpanExport {
                 }
             }
         }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        wait.recv_timeout(left).is_ok()
+        match deadline {
+            Some(deadline) => wait
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_ok(),
+            None => wait.recv().is_ok(),
+        }
     }
 
     /// The trace context of a request that starts with `incoming` (a valid
@@ -302,6 +311,16 @@ mod tests {
         assert!(!honouring.start_context(incoming()).is_sampled());
         let overriding = SpanExport::new(NoopTracer::new()).honour_sampled_flag(false);
         assert!(overriding.start_context(incoming()).is_sampled());
+    }
+
+    #[test]
+    fn extreme_settings_neither_panic_nor_allocate_without_bound() {
+        let export = SpanExport::new(NoopTracer::new()).queue_capacity(usize::MAX);
+        assert_eq!(export.queue_capacity, MAX_QUEUE_CAPACITY);
+        assert!(export.export(Timeline::new(), RequestSpan::new("r")));
+        assert!(export.flush(Duration::MAX));
+        let export = SpanExport::new(NoopTracer::new()).queue_capacity(0);
+        assert_eq!(export.queue_capacity, 1);
     }
 
     #[test]
