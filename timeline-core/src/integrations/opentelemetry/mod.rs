@@ -40,6 +40,9 @@
 //!   span as its parent, and — with [`TimelineIdGenerator`] installed in the
 //!   SDK — the span id the request sent downstream in `traceparent`. A
 //!   timeline without a trace context gets a new trace from the SDK.
+//!   The services a request calls with its `traceparent` become children of
+//!   this request span: an action's span id is only drawn at export, after
+//!   the call went out, so it cannot be the parent they were told about.
 //! - **One child span per action**, named after its category, from its
 //!   start to its end (an unfinished action ends at the export, marked
 //!   `timeline.unfinished`). Actions inside a nesting action
