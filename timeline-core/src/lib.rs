@@ -169,6 +169,12 @@
 //! and a `diesel` instrumentation that records every statement and
 //! transaction of a connection.
 //!
+//! Across services, a timeline carries its request's W3C [`TraceContext`]
+//! (the layer reads `traceparent`; outgoing calls get it with
+//! [`TraceContext::inject_current`]), reports name the trace id, and the
+//! `opentelemetry` feature exports finished timelines as spans to any
+//! OpenTelemetry tracer.
+//!
 //! # When actions overlap anyway
 //!
 //! Async code polls queries together (`join!`, `join_all`), and callbacks
@@ -222,6 +228,7 @@ mod request_span;
 mod slots;
 pub mod testing;
 mod timeline;
+mod trace_context;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -236,6 +243,7 @@ pub use report::{
     RepeatedStatement, Report, Summary,
 };
 pub use timeline::{Timeline, TimelineBuilder};
+pub use trace_context::{SpanId, TraceContext, TraceId};
 
 #[cfg(feature = "macros")]
 pub use timeline_macros::timed;

@@ -65,6 +65,8 @@ pub(crate) struct Inner {
     frozen_now_ns: Option<u64>,
     /// When findings were paused ([`Timeline::pause_findings`]).
     pub(crate) pauses: Pauses,
+    /// The request's place in a distributed trace (see `trace_context.rs`).
+    pub(crate) trace_context: std::sync::OnceLock<crate::TraceContext>,
 }
 
 /// The default of [`TimelineBuilder::max_bytes`]: 16 MiB.
@@ -1096,6 +1098,7 @@ impl TimelineBuilder {
                 open_end: AtomicU64::new(RUNNING),
                 frozen_now_ns: None,
                 pauses: Pauses::default(),
+                trace_context: std::sync::OnceLock::new(),
             }),
         }
     }

@@ -54,6 +54,7 @@ impl Timeline {
             violations,
             &detection,
         )
+        .with_trace_id(self.trace_id())
     }
 
     /// An OOPS-shaped report of the whole timeline, for error reports:
@@ -84,15 +85,18 @@ impl Timeline {
         };
         let elapsed = Duration::from_nanos(as_of);
         let detection = self.detection();
-        let summary = Summary::new(&actions, dropped, elapsed, violations.len(), &detection);
-        Report::new(
+        let summary = Summary::new(&actions, dropped, elapsed, violations.len(), &detection)
+            .with_trace_id(self.trace_id());
+        let mut report = Report::new(
             self.baseline(),
             elapsed,
             log_tuples,
             summary,
             violations,
             dropped,
-        )
+        );
+        report.trace_id = self.trace_id();
+        report
     }
 
     /// The timeline as Chrome trace-event JSON: save it to a file and open

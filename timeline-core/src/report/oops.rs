@@ -9,7 +9,7 @@ use super::json;
 use super::summary::Summary;
 use super::time::rfc3339;
 use crate::clock::saturating_nanos;
-use crate::{LogTuple, Violation};
+use crate::{LogTuple, TraceId, Violation};
 
 /// An OOPS-shaped report of a timeline, from
 /// [`Timeline::report`](crate::Timeline::report): what an error report
@@ -19,7 +19,9 @@ use crate::{LogTuple, Violation};
 /// [`to_json`](Self::to_json). The JSON has the keys `id`, `baseline` (RFC
 /// 3339, UTC), `duration_ms`, `timeline` (the 5-element log tuples of
 /// python-oops-timeline: `[start_ms, end_ms, category, detail,
-/// backtrace]`), `summary`, `violations` and `dropped`.
+/// backtrace]`), `summary`, `violations` and `dropped`, and `trace_id`
+/// (after `id`) when the timeline carries a
+/// [`TraceContext`](crate::TraceContext).
 ///
 /// ```
 /// use timeline_core::Timeline;
@@ -41,6 +43,8 @@ pub struct Report {
     pub(crate) summary: Summary,
     pub(crate) violations: Vec<Violation>,
     pub(crate) dropped: u64,
+    /// The distributed trace, if the timeline carries a trace context.
+    pub(crate) trace_id: Option<TraceId>,
 }
 
 impl Report {
@@ -60,6 +64,7 @@ impl Report {
             summary,
             violations,
             dropped,
+            trace_id: None,
         }
     }
 
@@ -67,6 +72,13 @@ impl Report {
     /// counter, so that ids differ across reports, processes and restarts.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The id of the distributed trace the request belongs to, when its
+    /// timeline carries a [`TraceContext`](crate::TraceContext): the link
+    /// from an OOPS report to the trace in Jaeger, Tempo or another backend.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.trace_id
     }
 
     /// When the timeline started, wall-clock.
@@ -105,6 +117,9 @@ impl Report {
         let mut out = String::with_capacity(256 + self.timeline.len() * 96);
         out.push_str("{\"id\":");
         json::push_str(&mut out, &self.id);
+        if let Some(trace_id) = self.trace_id {
+            let _ = write!(out, ",\"trace_id\":\"{trace_id}\"");
+        }
         out.push_str(",\"baseline\":");
         json::push_str(&mut out, &rfc3339(self.baseline));
         out.push_str(",\"duration_ms\":");

@@ -25,8 +25,12 @@ impl Serialize for Millis {
 
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut report = serializer.serialize_struct("Report", 7)?;
+        let fields = 7 + usize::from(self.trace_id().is_some());
+        let mut report = serializer.serialize_struct("Report", fields)?;
         report.serialize_field("id", self.id())?;
+        if let Some(trace_id) = self.trace_id() {
+            report.serialize_field("trace_id", &trace_id.to_string())?;
+        }
         report.serialize_field("baseline", &rfc3339(self.baseline()))?;
         report.serialize_field("duration_ms", &Millis(self.duration()))?;
         report.serialize_field("timeline", self.log_tuples())?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::findings::{self, Detection, Finding};
 use super::normalise::normalise;
 use super::time::millis;
-use crate::{Action, Outcome};
+use crate::{Action, Outcome, TraceId};
 
 /// The most of a category any text report shows: a category is a short
 /// label, and one that is not must not widen every line.
@@ -54,6 +54,8 @@ pub struct Summary {
     pub(crate) repeated: Vec<RepeatedStatement>,
     pub(crate) findings: Vec<Finding>,
     pub(crate) violations: usize,
+    /// The distributed trace, named at the end of the log line.
+    pub(crate) trace_id: Option<TraceId>,
 }
 
 /// The actions of one category: how many, how long in all, the longest.
@@ -163,7 +165,14 @@ impl Summary {
             repeated,
             findings,
             violations,
+            trace_id: None,
         }
+    }
+
+    /// The summary with the trace id its log line names.
+    pub(crate) fn with_trace_id(mut self, trace_id: Option<TraceId>) -> Summary {
+        self.trace_id = trace_id;
+        self
     }
 
     /// How many actions the request issued, dropped ones included (nesting
@@ -265,6 +274,13 @@ impl Summary {
         &self.findings
     }
 
+    /// The id of the distributed trace the request belongs to, when its
+    /// timeline carries a [`TraceContext`](crate::TraceContext); the log
+    /// line then ends in `, trace <id>`.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.trace_id
+    }
+
     /// How many overlaps `#[timed]`, the bridges and `record` ran into.
     pub fn violation_count(&self) -> usize {
         self.violations
@@ -339,6 +355,9 @@ impl fmt::Display for Summary {
         )?;
         if self.concurrent > 0 {
             write!(f, " ({} concurrent)", self.concurrent)?;
+        }
+        if let Some(trace_id) = self.trace_id {
+            write!(f, ", trace {trace_id}")?;
         }
         if !f.alternate() {
             return Ok(());
