@@ -140,3 +140,23 @@ fn reports_cost_a_small_constant_times_what_is_stored() {
         "Server-Timing needs no copy of the details: {header_peak}"
     );
 }
+
+#[test]
+fn error_messages_count_against_max_bytes() {
+    let max_bytes = MIB;
+    let (timeline, bytes) = retained(|| {
+        let timeline = Timeline::builder().max_bytes(max_bytes).build();
+        for _ in 0..200 {
+            timeline
+                .start("SQL-main", "SELECT 1")
+                .unwrap()
+                .finish_with(timeline_core::Outcome::Error("e".repeat(20_000)));
+        }
+        timeline
+    });
+    assert!(
+        timeline.dropped() > 0,
+        "4 MB of error messages exceed 1 MiB"
+    );
+    assert!(bytes <= max_bytes + 64 * 1024, "{bytes}");
+}
