@@ -524,13 +524,9 @@ fn with_backtraces_a_statement_s_call_site_is_the_application_s_line() {
     );
 
     let traced = Timeline::builder().capture_backtraces(true).build();
-    let line = line!() + 1;
-    traced.scope(|| {
-        person::table
-            .select(person::id)
-            .load::<i32>(&mut conn)
-            .unwrap()
-    });
+    let load = |conn: &mut SqliteConnection| person::table.select(person::id).load::<i32>(conn);
+    let line = line!() - 1;
+    traced.scope(|| load(&mut conn).unwrap());
     let actions = traced.actions();
     let call_site = actions[0].call_site().expect("the first application frame");
     assert!(
