@@ -222,7 +222,7 @@ pub use action::{Action, LogTuple, Outcome};
 pub use current::{EnterGuard, WithTimeline, current, with_current};
 pub use error::{OverlapError, Violation};
 pub use guard::ActionGuard;
-pub use report::{CategoryStats, RepeatedStatement, Report, Summary};
+pub use report::{CategoryStats, RepeatedStatement, Report, ReportReason, RequestContext, Summary};
 pub use timeline::{Timeline, TimelineBuilder};
 
 #[cfg(feature = "macros")]

@@ -1,11 +1,14 @@
 //! What people read: the summary line and breakdown, the OOPS report, a
 //! Chrome trace, the `Server-Timing` header and a terminal waterfall.
 
+mod actions;
 mod chrome;
+mod html;
 mod json;
 mod lanes;
 pub(crate) mod normalise;
 mod oops;
+mod request;
 #[cfg(feature = "serde")]
 mod serialize;
 mod server_timing;
@@ -14,6 +17,7 @@ pub(crate) mod time;
 mod waterfall;
 
 pub use oops::Report;
+pub use request::{ReportReason, RequestContext};
 pub(crate) use summary::{CATEGORY_CHARS, one_line};
 pub use summary::{CategoryStats, RepeatedStatement, Summary};
 
@@ -81,6 +85,7 @@ impl Timeline {
             summary,
             violations,
             dropped,
+            actions,
         )
     }
 

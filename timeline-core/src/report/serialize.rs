@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use serde::ser::{Serialize, SerializeStruct, SerializeTuple, Serializer};
 
+use super::actions::{call_site, error_text, micros, outcome_word};
 use super::oops::Report;
+use super::request::RequestContext;
 use super::summary::{CategoryStats, RepeatedStatement, Summary};
 use super::time::rfc3339;
-use crate::{LogTuple, Violation};
+use crate::{Action, LogTuple, Violation};
 
 /// Milliseconds with microsecond precision, as a number.
 struct Millis(Duration);
@@ -24,7 +26,7 @@ impl Serialize for Millis {
 
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut report = serializer.serialize_struct("Report", 7)?;
+        let mut report = serializer.serialize_struct("Report", 9)?;
         report.serialize_field("id", self.id())?;
         report.serialize_field("baseline", &rfc3339(self.baseline()))?;
         report.serialize_field("duration_ms", &Millis(self.duration()))?;
@@ -32,6 +34,8 @@ impl Serialize for Report {
         report.serialize_field("summary", self.summary())?;
         report.serialize_field("violations", self.violations())?;
         report.serialize_field("dropped", &self.dropped())?;
+        report.serialize_field("actions", &Actions(self.actions()))?;
+        report.serialize_field("request", &self.request())?;
         report.end()
     }
 }
@@ -121,5 +125,56 @@ impl Serialize for Violation {
             },
         )?;
         violation.end()
+    }
+}
+
+/// The `actions` list, each with its lane.
+struct Actions<'a>(&'a [Action]);
+
+impl Serialize for Actions<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let lanes = super::lanes::assign(self.0);
+        serializer.collect_seq(
+            self.0
+                .iter()
+                .zip(lanes)
+                .map(|(action, lane)| ActionEntry { action, lane }),
+        )
+    }
+}
+
+struct ActionEntry<'a> {
+    action: &'a Action,
+    lane: usize,
+}
+
+impl Serialize for ActionEntry<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let action = self.action;
+        let mut entry = serializer.serialize_struct("Action", 11)?;
+        entry.serialize_field("start_us", &micros(action.start()))?;
+        entry.serialize_field("duration_us", &micros(action.duration_or_elapsed()))?;
+        entry.serialize_field("category", action.category())?;
+        entry.serialize_field("detail", action.detail())?;
+        entry.serialize_field("outcome", outcome_word(action.outcome()))?;
+        entry.serialize_field("error", &error_text(action.outcome()))?;
+        entry.serialize_field("finished", &action.duration().is_some())?;
+        entry.serialize_field("nested", &action.is_nested())?;
+        entry.serialize_field("concurrent", &action.is_concurrent())?;
+        entry.serialize_field("lane", &self.lane)?;
+        entry.serialize_field("call_site", &call_site(action))?;
+        entry.end()
+    }
+}
+
+impl Serialize for RequestContext {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut request = serializer.serialize_struct("RequestContext", 5)?;
+        request.serialize_field("method", self.method())?;
+        request.serialize_field("path", self.path())?;
+        request.serialize_field("status", &self.status())?;
+        request.serialize_field("reason", &self.reason().map(|r| r.as_str()))?;
+        request.serialize_field("error", &self.error())?;
+        request.end()
     }
 }
