@@ -92,6 +92,7 @@ pub(crate) fn escape_into(out: &mut String, text: &str) {
 }
 
 /// `text` escaped for HTML.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     escape_into(&mut out, text);
@@ -148,11 +149,17 @@ impl Report {
     /// # std::fs::write(std::env::temp_dir().join("timeline-doc.html"), page).unwrap();
     /// ```
     pub fn to_html(&self) -> String {
+        self.html_page("")
+    }
+
+    /// The page, with `banner` (HTML the caller made safe) above the
+    /// header: what the viewer adds to link back and mark a live request.
+    pub(crate) fn html_page(&self, banner: &str) -> String {
         let shown = &self.actions[..self.actions.len().min(MAX_ROWS)];
         let details: usize = shown.iter().map(|a| a.detail().len()).sum();
         let mut out =
             String::with_capacity(8_192 + details.min(DETAIL_BUDGET) * 2 + shown.len() * 900);
-        self.head(&mut out);
+        self.head(&mut out, banner);
         self.waterfall(&mut out, shown);
         self.categories(&mut out);
         self.repeated(&mut out);
@@ -161,7 +168,7 @@ impl Report {
         out
     }
 
-    fn head(&self, out: &mut String) {
+    fn head(&self, out: &mut String, banner: &str) {
         let title = match &self.request {
             Some(request) => format!("{} {}", request.method(), one_line(request.path(), 200)),
             None => format!("Timeline {}", self.id),
@@ -174,7 +181,13 @@ impl Report {
         escape_into(out, &title);
         out.push_str(" — timeline</title>\n<style>");
         out.push_str(STYLE);
-        out.push_str("</style></head>\n<body>\n<header>\n<h1 id=\"request-line\">");
+        out.push_str("</style></head>\n<body>\n<header>\n");
+        if !banner.is_empty() {
+            out.push_str("<p class=\"meta\" id=\"banner\">");
+            out.push_str(banner);
+            out.push_str("</p>\n");
+        }
+        out.push_str("<h1 id=\"request-line\">");
         escape_into(out, &title);
         if let Some(request) = &self.request {
             if let Some(status) = request.status() {

@@ -3,7 +3,7 @@
 
 mod actions;
 mod chrome;
-mod html;
+pub(crate) mod html;
 mod json;
 mod lanes;
 pub(crate) mod normalise;

@@ -131,6 +131,7 @@ impl Report {
 
     /// About how many bytes the report holds, for stores that keep
     /// reports within a byte bound.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn approx_bytes(&self) -> usize {
         let strings = |a: &str, b: &str| a.len() + b.len();
         let actions: usize = self

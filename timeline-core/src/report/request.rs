@@ -139,6 +139,7 @@ impl RequestContext {
     }
 
     /// The heap bytes the context holds, for byte-bounded stores.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn heap_bytes(&self) -> usize {
         self.method.capacity()
             + self.path.capacity()
