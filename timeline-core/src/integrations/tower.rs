@@ -42,6 +42,15 @@
 //!    [`Report`] when the response is a 5xx, the service
 //!    failed or panicked, or the request ran past the soft time limit
 //!    (Launchpad's soft-timeout OOPS).
+//! 5. Leaves [`TimelineStats`] (action count, duration, OOPS id) in the
+//!    response's extensions, for access-log layers outside.
+//!
+//! The report carries the request ([`RequestContext`](crate::RequestContext)):
+//! method, path (its query string only through the timeline's detail
+//! filter), status, reason and error; [`FinishedRequest::log_line`] is the
+//! log line, ending with the OOPS id when a report was made. With
+//! [`viewer`](RequestTimelineLayer::viewer), the layer also serves the
+//! recent requests and the running ones as pages.
 //!
 //! A panic in the handler is reported and then resumed, so whatever catches
 //! panics outside the layer still sees it. Nothing stays current on a worker

@@ -106,7 +106,36 @@ fn is_bidi_control(c: char) -> bool {
     )
 }
 
-/// A colour per category, the same on every page.
+/// Distinct colours for the categories of a page, costliest first.
+const PALETTE: [&str; 10] = [
+    "#d6336c", "#1c7ed6", "#37b24d", "#f59f00", "#7048e8", "#0ca678", "#e8590c", "#ae3ec9",
+    "#1098ad", "#74b816",
+];
+
+/// The colour of each category on one page: the palette's, in the order
+/// of the table per category, then one derived from the name.
+struct Palette<'a>(std::collections::HashMap<&'a str, &'static str>);
+
+impl<'a> Palette<'a> {
+    fn new(categories: &'a [super::CategoryStats]) -> Palette<'a> {
+        Palette(
+            categories
+                .iter()
+                .zip(PALETTE)
+                .map(|(stats, colour)| (stats.category(), colour))
+                .collect(),
+        )
+    }
+
+    fn colour(&self, category: &str) -> String {
+        match self.0.get(category) {
+            Some(colour) => (*colour).to_owned(),
+            None => colour(category),
+        }
+    }
+}
+
+/// A colour derived from the category's name, the same on every page.
 fn colour(category: &str) -> String {
     // FNV-1a: stable across runs and platforms, unlike `DefaultHasher`.
     let hash = category.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
@@ -159,9 +188,10 @@ impl Report {
         let details: usize = shown.iter().map(|a| a.detail().len()).sum();
         let mut out =
             String::with_capacity(8_192 + details.min(DETAIL_BUDGET) * 2 + shown.len() * 900);
+        let palette = Palette::new(self.summary.categories());
         self.head(&mut out, banner);
-        self.waterfall(&mut out, shown);
-        self.categories(&mut out);
+        self.waterfall(&mut out, shown, &palette);
+        self.categories(&mut out, &palette);
         self.repeated(&mut out);
         self.problems(&mut out);
         out.push_str("</body></html>\n");
@@ -216,7 +246,7 @@ impl Report {
         out.push_str("</header>\n");
     }
 
-    fn waterfall(&self, out: &mut String, shown: &[Action]) {
+    fn waterfall(&self, out: &mut String, shown: &[Action], palette: &Palette<'_>) {
         let span = shown
             .iter()
             .map(Action::end)
@@ -236,10 +266,10 @@ impl Report {
         }
         out.push_str("</span></h2>\n");
         if self.actions.len() > shown.len() {
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<p class=\"note\" id=\"cut-note\">Showing the first {} of {} actions; the categories, \
-                 repeated statements and the JSON report count them all.</p>\n",
+                 repeated statements and the JSON report count them all.</p>",
                 shown.len(),
                 self.actions.len()
             );
@@ -260,7 +290,7 @@ impl Report {
                     bar_classes(action),
                     percent(action.start(), span),
                     percent(action.duration_or_elapsed(), span),
-                    colour(action.category())
+                    palette.colour(action.category())
                 );
                 tooltip(out, action);
                 out.push_str("\"></a>");
@@ -285,7 +315,7 @@ impl Report {
                 millis(action.duration_or_elapsed()),
                 lanes[n],
                 0.4 + 1.2 * depths[n] as f64,
-                colour(action.category())
+                palette.colour(action.category())
             );
             escape_into(out, &one_line(action.category(), 40));
             let _ = write!(
@@ -294,7 +324,7 @@ impl Report {
                 bar_classes(action),
                 percent(action.start(), span),
                 percent(action.duration_or_elapsed(), span),
-                colour(action.category())
+                palette.colour(action.category())
             );
             tooltip(out, action);
             out.push_str("\"></div></td><td class=\"detail\"><details><summary>");
@@ -344,20 +374,20 @@ impl Report {
         out.push_str("</tbody></table></section>\n");
     }
 
-    fn categories(&self, out: &mut String) {
+    fn categories(&self, out: &mut String, palette: &Palette<'_>) {
         out.push_str(
             "<section id=\"categories\"><h2>By category</h2><table><thead><tr><th>category</th>\
              <th>count</th><th>total</th><th>max</th><th>share</th></tr></thead><tbody>\n",
         );
         for stats in self.summary.categories() {
             out.push_str("<tr><td class=\"cat\"><span class=\"swatch\" style=\"background:");
-            out.push_str(&colour(stats.category()));
+            out.push_str(&palette.colour(stats.category()));
             out.push_str("\"></span>");
             escape_into(out, &one_line(stats.category(), 80));
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{:.1}%</td></tr>\n",
+                 <td class=\"num\">{:.1}%</td></tr>",
                 stats.count(),
                 millis(stats.total()),
                 millis(stats.max()),
@@ -470,7 +500,7 @@ fn tooltip(out: &mut String, action: &Action) {
     if action.duration().is_none() {
         out.push_str(" (unfinished: ends now)");
     }
-    out.push_str("\n");
+    out.push('\n');
     escape_into(out, &one_line(action.detail(), TITLE_DETAIL_CHARS));
 }
 

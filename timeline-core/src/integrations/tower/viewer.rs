@@ -135,7 +135,8 @@ struct Entry {
     actions: u64,
     concurrent: u64,
     duration: Duration,
-    repeated: usize,
+    /// The most times one statement was repeated (N+1), or 0.
+    repeated: u64,
     oops_id: Option<String>,
     /// `None` when the report alone was larger than the ring's bound.
     report: Option<Report>,
@@ -183,7 +184,10 @@ impl Recent {
             actions: summary.action_count(),
             concurrent: summary.concurrent_count(),
             duration: request.elapsed(),
-            repeated: summary.repeated_statements().len(),
+            repeated: (summary.repeated_statements().iter())
+                .map(|r| r.count())
+                .max()
+                .unwrap_or(0),
             oops_id: request.oops_id().map(str::to_owned),
             report: None,
             bytes: 0,
@@ -316,9 +320,9 @@ impl Recent {
 
     fn message_page(&self, title: &str, message: &str) -> String {
         let mut page = page_head(title);
-        let _ = write!(
+        let _ = writeln!(
             page,
-            "<p><a href=\"{}/\">← recent requests</a></p><p>{}</p></body></html>\n",
+            "<p><a href=\"{}/\">← recent requests</a></p><p>{}</p></body></html>",
             escape(&self.prefix),
             escape(message)
         );
@@ -331,11 +335,12 @@ impl Recent {
         let prefix = escape(&self.prefix);
         let mut page = page_head("Recent requests");
         page.push_str("<h1>Recent requests</h1>\n");
-        let _ = write!(
+        let _ = writeln!(
             page,
-            "<p class=\"meta\">The last {} finished requests kept within {} bytes, newest first, \
-             and the requests still running. Timelines hold SQL text: share with care.</p>\n",
-            self.options.max_requests, self.options.max_bytes
+            "<p class=\"meta\">The requests still running, and the last {} finished requests \
+             kept within {} KiB, newest first. Timelines hold SQL text: share with care.</p>",
+            self.options.max_requests,
+            self.options.max_bytes / 1024
         );
         let _ = write!(
             page,
@@ -401,7 +406,7 @@ impl Recent {
             if entry.repeated > 0 {
                 let _ = write!(
                     page,
-                    "<span class=\"flag\" title=\"repeated statements\">N+1 ×{}</span>",
+                    "<span class=\"flag\" title=\"a statement repeated with other values\">N+1 ×{}</span>",
                     entry.repeated
                 );
             }
