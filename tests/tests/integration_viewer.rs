@@ -268,3 +268,123 @@ async fn the_response_carries_the_action_count_and_duration_for_outer_layers() {
     assert!(stats.duration() > Duration::ZERO);
     assert!(stats.oops_id().unwrap().starts_with("OOPS-"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_and_writers_of_the_ring_side_by_side() {
+    let server = std::sync::Arc::new(
+        serve(
+            "readers",
+            viewer_app::loopback_only()
+                .max_requests(20)
+                .max_bytes(256 * 1024),
+        )
+        .await,
+    );
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let server = std::sync::Arc::clone(&server);
+            tokio::spawn(async move {
+                for _ in 0..15 {
+                    let (status, _, index) = server.ask("/_timeline/", &[]).await;
+                    assert_eq!(status, StatusCode::OK);
+                    assert!(index.contains("<h2>Finished ("));
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..60)
+        .map(|n| {
+            let server = std::sync::Arc::clone(&server);
+            tokio::spawn(async move {
+                server
+                    .ask(&format!("/products/{}/naive", n % 3 + 1), &[])
+                    .await
+                    .0
+            })
+        })
+        .collect();
+    for writer in writers {
+        assert_eq!(writer.await.unwrap(), StatusCode::OK);
+    }
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    server.kept(20).await;
+    assert_eq!(server.viewer.kept_requests(), 20);
+    assert!(server.viewer.kept_bytes() <= 256 * 1024);
+    assert_eq!(server.viewer.running_requests(), 0);
+}
+
+#[tokio::test]
+async fn without_a_viewer_its_path_is_the_application_s() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let paths = std::sync::Arc::clone(&seen);
+    let mut service = tower::ServiceBuilder::new()
+        .layer(RequestTimelineLayer::new().on_request(move |request| {
+            paths.lock().unwrap().push(request.uri().path().to_owned());
+        }))
+        .service_fn(|request: http::Request<String>| async move {
+            Ok::<_, String>(http::Response::new(format!(
+                "app: {}",
+                request.uri().path()
+            )))
+        });
+    let response = service
+        .ready()
+        .await
+        .unwrap()
+        .call(
+            http::Request::get("/_timeline/")
+                .body(String::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.body(), "app: /_timeline/");
+    assert_eq!(*seen.lock().unwrap(), ["/_timeline/"]);
+}
+
+#[tokio::test]
+async fn the_query_string_reaches_the_report_only_through_the_detail_filter() {
+    async fn path_in_report(layer: RequestTimelineLayer) -> String {
+        let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&reports);
+        let mut service = tower::ServiceBuilder::new()
+            .layer(layer.on_oops(move |_, report| seen.lock().unwrap().push(report)))
+            .service_fn(|_: http::Request<String>| async {
+                Ok::<_, String>(
+                    http::Response::builder()
+                        .status(500)
+                        .body(String::new())
+                        .unwrap(),
+                )
+            });
+        service
+            .ready()
+            .await
+            .unwrap()
+            .call(
+                http::Request::get("/search?q=bugs&token=secret")
+                    .body(String::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let report = reports.lock().unwrap().pop().unwrap();
+        let request = report.request().unwrap();
+        assert_eq!(request.status(), Some(500));
+        assert_eq!(
+            request.reason(),
+            Some(timeline_core::ReportReason::ServerError)
+        );
+        request.path().to_owned()
+    }
+    assert_eq!(path_in_report(RequestTimelineLayer::new()).await, "/search");
+    let filtered = RequestTimelineLayer::new().timeline_builder(|| {
+        timeline_core::Timeline::builder().detail_filter(|d| d.replace("secret", "[redacted]"))
+    });
+    assert_eq!(
+        path_in_report(filtered).await,
+        "/search?q=bugs&token=[redacted]"
+    );
+}

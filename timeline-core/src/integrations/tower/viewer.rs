@@ -47,7 +47,7 @@ type Access = dyn Fn(&Parts) -> bool + Send + Sync;
 /// let token = std::env::var("TIMELINE_VIEWER_TOKEN").unwrap_or_default();
 /// let options = ViewerOptions::new(move |request| {
 ///     !token.is_empty()
-///         && request.headers().get("x-viewer-token").is_some_and(|v| v.as_bytes() == token.as_bytes())
+///         && request.headers.get("x-viewer-token").is_some_and(|v| v.as_bytes() == token.as_bytes())
 /// })
 /// .max_requests(200)
 /// .max_bytes(32 << 20);
