@@ -120,6 +120,7 @@ async fn screenshot(url: String, name: &str, height: u32) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_shows_finished_and_running_requests() {
+    chromium(); // fails first, with how to get a browser, when there is none
     let server = serve("browser-index", viewer_app::loopback_only()).await;
     server.ask("/products/1", &[]).await;
     server.ask("/products/2/naive", &[]).await;
@@ -146,6 +147,7 @@ async fn the_index_shows_finished_and_running_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_page_draws_its_waterfall() {
+    chromium(); // fails first, with how to get a browser, when there is none
     let server = serve("browser-page", viewer_app::loopback_only()).await;
     server.ask("/products/3/naive", &[]).await;
     server.kept(1).await;
@@ -171,6 +173,7 @@ async fn a_request_page_draws_its_waterfall() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_details_show_as_text_and_never_run() {
+    chromium(); // fails first, with how to get a browser, when there is none
     let server = serve("browser-hostile", viewer_app::loopback_only()).await;
     server.ask("/hostile/page", &[]).await;
     server.kept(1).await;

@@ -217,13 +217,6 @@ impl Recent {
                 ring.bytes -= old.bytes;
                 evicted.push(old);
             }
-            if ring.entries.len() > self.options.max_requests {
-                // max_requests(0): keep nothing.
-                if let Some(old) = ring.entries.pop_front() {
-                    ring.bytes -= old.bytes;
-                    evicted.push(old);
-                }
-            }
         }
         drop(evicted);
     }
