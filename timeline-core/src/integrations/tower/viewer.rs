@@ -537,7 +537,7 @@ impl RequestTimelineLayer {
     /// `/_timeline`), for the requests `options` allows (see
     /// [`ViewerOptions`]: **timelines hold SQL text**). Off unless called.
     ///
-    /// The viewer serves
+    /// The viewer serves (an empty prefix or `/` means `/_timeline`)
     ///
     /// - `path_prefix/`: the requests still running — elapsed time and the
     ///   action each is waiting on, which ends "now" — and the last
@@ -568,16 +568,29 @@ impl RequestTimelineLayer {
     /// # drop(layer);
     /// ```
     pub fn viewer(self, path_prefix: &str, options: ViewerOptions) -> ViewerLayer {
-        let prefix = format!("/{}", path_prefix.trim_matches('/'));
-        let recent = Arc::new(Recent {
+        let recent = Arc::new(Recent::new(path_prefix, options));
+        let layer = self.with(|config| config.viewer = Some(Arc::clone(&recent)));
+        ViewerLayer { layer, recent }
+    }
+}
+
+impl Recent {
+    fn new(path_prefix: &str, options: ViewerOptions) -> Recent {
+        let trimmed = path_prefix.trim_matches('/');
+        // The application's root is the application's: an empty prefix
+        // would also make links like `//1`, which browsers read as hosts.
+        let prefix = if trimmed.is_empty() {
+            "/_timeline".to_owned()
+        } else {
+            format!("/{trimmed}")
+        };
+        Recent {
             prefix,
             options,
             next_id: AtomicU64::new(1),
             running: Mutex::new(HashMap::new()),
             ring: Mutex::new(Ring::default()),
-        });
-        let layer = self.with(|config| config.viewer = Some(Arc::clone(&recent)));
-        ViewerLayer { layer, recent }
+        }
     }
 }
 
@@ -724,5 +737,50 @@ where
             Some(inner) => inner.poll(cx),
             None => panic!("ViewerFuture polled after it completed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_is_one_path_segment_or_more_and_serves_only_below_it() {
+        let options = || ViewerOptions::new(|_| true);
+        for (given, prefix) in [
+            ("/_timeline/", "/_timeline"),
+            ("_timeline", "/_timeline"),
+            ("/", "/_timeline"),
+            ("", "/_timeline"),
+            ("/ops/timeline", "/ops/timeline"),
+        ] {
+            assert_eq!(Recent::new(given, options()).prefix, prefix, "{given:?}");
+        }
+        let recent = Recent::new("/_timeline", options());
+        for (path, served) in [
+            ("/_timeline", true),
+            ("/_timeline/", true),
+            ("/_timeline/12.json", true),
+            ("/_timelines", false),
+            ("/", false),
+            ("/app/_timeline", false),
+        ] {
+            assert_eq!(recent.serves(path), served, "{path}");
+        }
+    }
+
+    #[test]
+    fn unknown_pages_are_not_found() {
+        let recent = Recent::new("/_timeline", ViewerOptions::new(|_| true));
+        for path in [
+            "/_timeline/1",
+            "/_timeline/x",
+            "/_timeline/1.html",
+            "/_timeline/-1.json",
+            "/_timeline/99999999999999999999999",
+        ] {
+            assert_eq!(recent.respond(path).status, StatusCode::NOT_FOUND, "{path}");
+        }
+        assert_eq!(recent.respond("/_timeline/").status, StatusCode::OK);
     }
 }
