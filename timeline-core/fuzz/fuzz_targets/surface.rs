@@ -690,10 +690,15 @@ fn check(
         assert_eq!(entry["detail"].as_str(), Some(action.detail()));
     }
     let page = report.to_html();
-    assert!(!page.to_ascii_lowercase().contains("<script"), "a script in the page");
     assert!(
-        !page.chars().any(|c| (c.is_control() && c != '\n' && c != '\t')
-            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')),
+        !page.to_ascii_lowercase().contains("<script"),
+        "a script in the page"
+    );
+    assert!(
+        !page
+            .chars()
+            .any(|c| (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')),
         "a control or bidi character reached the page"
     );
     assert_eq!(
