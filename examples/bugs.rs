@@ -117,6 +117,24 @@ pub fn create_database(path: &Path) -> rusqlite::Result<()> {
     tx.commit()
 }
 
+/// Adds a product with `bug_count` bugs, assigned round-robin to the 20
+/// people, and returns its id: data of a chosen size, for tests that check
+/// a page's query count does not grow with it. Runs outside any timeline.
+pub fn add_product(path: &Path, bug_count: usize) -> rusqlite::Result<i64> {
+    let mut conn = Connection::open(path)?;
+    let tx = conn.transaction()?;
+    tx.execute("INSERT INTO product (name) VALUES ('sized')", [])?;
+    let product = tx.last_insert_rowid();
+    for n in 0..bug_count as i64 {
+        tx.execute(
+            "INSERT INTO bug (product, title, status, assignee) VALUES (?1, ?2, 'New', ?3)",
+            params![product, format!("Bug {n} of product {product}"), n % 20 + 1],
+        )?;
+    }
+    tx.commit()?;
+    Ok(product)
+}
+
 /// A bug from a row whose first columns are `id, title, status, assignee`.
 fn bug_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Bug> {
     Ok(Bug {

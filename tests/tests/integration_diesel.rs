@@ -506,3 +506,38 @@ fn a_statement_on_a_blocking_thread_inside_the_request_span_lands_on_its_timelin
     });
     assert_eq!(details(&timeline), ["SELECT 1"]);
 }
+
+#[test]
+fn with_backtraces_a_statement_s_call_site_is_the_application_s_line() {
+    let mut conn = database_of_twenty();
+    let plain = Timeline::new();
+    plain.scope(|| {
+        person::table
+            .select(person::id)
+            .load::<i32>(&mut conn)
+            .unwrap()
+    });
+    assert_eq!(
+        plain.actions()[0].call_site(),
+        None,
+        "diesel calls the bridge: without a backtrace, no call site"
+    );
+
+    let traced = Timeline::builder().capture_backtraces(true).build();
+    let line = line!() + 1;
+    traced.scope(|| {
+        person::table
+            .select(person::id)
+            .load::<i32>(&mut conn)
+            .unwrap()
+    });
+    let actions = traced.actions();
+    let call_site = actions[0].call_site().expect("the first application frame");
+    assert!(
+        call_site.file().ends_with("integration_diesel.rs"),
+        "{call_site}"
+    );
+    assert_eq!(call_site.line(), line);
+    let backtrace = actions[0].backtrace().unwrap();
+    assert!(!backtrace.contains(" diesel::"), "{backtrace}");
+}

@@ -338,6 +338,21 @@ fn breakdown(c: &mut Criterion) {
             black_box(timeline.len())
         })
     });
+    // `timeline/start_drop_held` records the caller's location; this is
+    // the same without it.
+    group.bench_function("start_drop_held_without_call_site", |b| {
+        b.iter(|| {
+            let timeline = Timeline::new();
+            for _ in 0..ACTIONS {
+                drop(black_box(
+                    timeline_core::__private::start_without_call_site(
+                        &timeline, "SQL-main", "SELECT 1",
+                    ),
+                ));
+            }
+            black_box(timeline.actions())
+        })
+    });
     group.bench_function("start_drop_not_stored", |b| {
         let timeline = Timeline::builder().max_actions(0).build();
         b.iter(|| {

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,6 +104,7 @@ pub struct Action {
     pub(crate) finished: bool,
     pub(crate) nested: bool,
     pub(crate) concurrent: bool,
+    pub(crate) call_site: Option<&'static Location<'static>>,
     pub(crate) extra: Option<Arc<Extra>>,
 }
 
@@ -169,6 +171,37 @@ impl Action {
         self.extra.as_ref()?.backtrace.as_deref()
     }
 
+    /// Where the action came from: the source location of the code that
+    /// called [`start`](crate::Timeline::start),
+    /// [`start_nested`](crate::Timeline::start_nested) or
+    /// [`record`](crate::Timeline::record), or of the `#[timed]` attribute
+    /// of the function.
+    /// Known for free, without a backtrace.
+    ///
+    /// An action recorded by a bridge (the `tracing` layer, diesel) comes
+    /// from a library's code, which cannot tell the application's caller:
+    /// its call site is `None`, unless the timeline captures backtraces, in
+    /// which case it is the first application frame of the
+    /// [`backtrace`](Self::backtrace).
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// let line = line!() + 1;
+    /// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// let actions = timeline.actions();
+    /// let call_site = actions[0].call_site().unwrap();
+    /// assert_eq!(call_site.file(), file!());
+    /// assert_eq!(call_site.line(), line);
+    /// ```
+    pub fn call_site(&self) -> Option<CallSite<'_>> {
+        match self.call_site {
+            Some(location) => Some(CallSite::from(location)),
+            None => self.backtrace().and_then(CallSite::first_in_backtrace),
+        }
+    }
+
     /// How the action ended.
     pub fn outcome(&self) -> &Outcome {
         self.extra
@@ -206,4 +239,71 @@ impl Action {
 
 pub(crate) fn whole_millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A source location an action came from: see [`Action::call_site`].
+/// Displays as `file:line:column`.
+///
+/// ```
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::new();
+/// timeline.start("cache-get", "user:42").unwrap().finish();
+/// let actions = timeline.actions();
+/// let call_site = actions[0].call_site().unwrap();
+/// assert!(call_site.to_string().starts_with(file!()));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallSite<'a> {
+    file: &'a str,
+    line: u32,
+    column: u32,
+}
+
+impl<'a> CallSite<'a> {
+    /// The source file, as the compiler named it (relative to the package
+    /// for the application's own code).
+    pub fn file(&self) -> &'a str {
+        self.file
+    }
+
+    /// The line, from 1.
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// The column, from 1.
+    pub fn column(&self) -> u32 {
+        self.column
+    }
+
+    /// The location of the first application frame of a backtrace, if it
+    /// has one: a bridge called on a driver's own thread (sqlx's SQLite
+    /// worker) has none, and then no call site.
+    pub(crate) fn first_in_backtrace(backtrace: &'a str) -> Option<Self> {
+        let at = crate::backtrace::first_application_location(backtrace)?;
+        let (rest, column) = at.rsplit_once(':')?;
+        let (file, line) = rest.rsplit_once(':')?;
+        Some(CallSite {
+            file,
+            line: line.parse().ok()?,
+            column: column.parse().ok()?,
+        })
+    }
+}
+
+impl From<&'static Location<'static>> for CallSite<'static> {
+    fn from(location: &'static Location<'static>) -> Self {
+        CallSite {
+            file: location.file(),
+            line: location.line(),
+            column: location.column(),
+        }
+    }
+}
+
+impl fmt::Display for CallSite<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
 }

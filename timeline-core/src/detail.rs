@@ -5,10 +5,23 @@ use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 
 thread_local! {
-    /// Set while this thread runs a detail filter: an action the filter
-    /// starts itself (it calls a `#[timed]` function, say) is not filtered
-    /// again, which would recurse until the stack overflowed.
-    static IN_FILTER: Cell<bool> = const { Cell::new(false) };
+    /// Set while this thread runs user code for a timeline (a detail filter,
+    /// a backtrace predicate): an action that code starts itself (it calls a
+    /// `#[timed]` function, say) does not run it again, which would recurse
+    /// until the stack overflowed.
+    static IN_USER_CODE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, user code, with a panic in it contained: `None` if it panicked
+/// or if this thread is already running user code for a timeline.
+pub(crate) fn call_user_code<R>(f: impl FnOnce() -> R) -> Option<R> {
+    if IN_USER_CODE.try_with(Cell::get).unwrap_or(true) {
+        return None;
+    }
+    IN_USER_CODE.set(true);
+    let result = panic::catch_unwind(AssertUnwindSafe(f)).ok();
+    IN_USER_CODE.set(false);
+    result
 }
 
 /// What replaces a detail whose filter panicked: the action is still kept.
@@ -28,6 +41,10 @@ pub(crate) const EXCERPT_LEN: usize = 512;
 /// A user function applied to every detail before it is stored.
 pub(crate) type DetailFilter = Box<dyn Fn(&str) -> String + Send + Sync + 'static>;
 
+/// A user function choosing, by category and detail, the actions that get a
+/// backtrace.
+pub(crate) type BacktracePredicate = Box<dyn Fn(&str, &str) -> bool + Send + Sync + 'static>;
+
 /// Applies the filter (if any), then cuts the detail to at most `max_len`
 /// bytes at a char boundary, ending it in `…`.
 #[inline]
@@ -37,12 +54,10 @@ pub(crate) fn prepare(
     max_len: usize,
 ) -> Cow<'static, str> {
     let detail = match filter {
-        Some(filter) if !IN_FILTER.try_with(Cell::get).unwrap_or(true) => {
-            IN_FILTER.set(true);
+        Some(filter) if !IN_USER_CODE.try_with(Cell::get).unwrap_or(true) => {
             // A broken filter must not break the program it measures.
-            let filtered = panic::catch_unwind(AssertUnwindSafe(|| filter(&detail)))
-                .unwrap_or_else(|_| FILTER_PANICKED.to_owned());
-            IN_FILTER.set(false);
+            let filtered =
+                call_user_code(|| filter(&detail)).unwrap_or_else(|| FILTER_PANICKED.to_owned());
             Cow::Owned(filtered)
         }
         _ => detail,

@@ -148,9 +148,12 @@
 //!
 //! # In tests
 //!
-//! [`testing`] runs code under a fresh timeline and asserts on it — at most
-//! N queries, no statement repeated — failing with the list of every
-//! matching statement and where it was issued.
+//! [`testing`] runs code under a fresh timeline — sync code, a future, or a
+//! whole app behind the tower layer — and asserts on it: at most N queries,
+//! no statement repeated, and a query count that does not grow with the
+//! data ([`testing::scaling`]). A failure groups the statements by call
+//! site ([`Action::call_site`], known for every action without a
+//! backtrace) and shows only the application's frames of the backtraces.
 //!
 //! # In services
 //!
@@ -204,6 +207,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod action;
+mod backtrace;
 mod clock;
 mod current;
 mod detail;
@@ -220,7 +224,7 @@ mod timeline;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use action::{Action, LogTuple, Outcome};
+pub use action::{Action, CallSite, LogTuple, Outcome};
 pub use current::{EnterGuard, WithTimeline, current, with_current};
 pub use error::{OverlapError, Violation};
 pub use guard::ActionGuard;

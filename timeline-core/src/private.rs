@@ -28,8 +28,10 @@ pub struct TimedCall {
 
 impl TimedCall {
     /// Starts the action of a synchronous call. `detail` runs only when a
-    /// timeline is current.
+    /// timeline is current. The call site is where the macro put the call:
+    /// the function's `#[timed]` attribute.
     #[inline]
+    #[track_caller]
     pub fn start<D, F>(category: &'static str, nested: bool, detail: F) -> TimedCall
     where
         D: Into<Cow<'static, str>>,
@@ -44,6 +46,7 @@ impl TimedCall {
     /// Starts the action of an `async` call, at its first poll: dropped
     /// before [`complete`](Self::complete), it is `Cancelled`.
     #[inline]
+    #[track_caller]
     pub fn start_async<D, F>(category: &'static str, nested: bool, detail: F) -> TimedCall
     where
         D: Into<Cow<'static, str>>,
@@ -92,6 +95,7 @@ impl Drop for TimedCall {
 }
 
 #[inline]
+#[track_caller]
 fn start_on_current<D, F>(category: &'static str, nested: bool, detail: F) -> Option<ActionGuard>
 where
     D: Into<Cow<'static, str>>,
@@ -116,6 +120,7 @@ fn strict_overlap(error: crate::OverlapError) -> ! {
 }
 
 #[inline]
+#[track_caller]
 fn start_timed(
     timeline: Timeline,
     category: &'static str,
@@ -127,7 +132,14 @@ fn start_timed(
     } else {
         OnOverlap::Concurrent
     };
-    match timeline.try_start(Cow::Borrowed(category), detail, nested, on_overlap) {
+    let call_site = Some(std::panic::Location::caller());
+    match timeline.try_start(
+        Cow::Borrowed(category),
+        detail,
+        nested,
+        on_overlap,
+        call_site,
+    ) {
         Ok(started) => Some(started.guard(&timeline)),
         Err(error) => strict_overlap(error),
     }
@@ -165,6 +177,25 @@ pub fn push_fixed(
         nested,
         outcome,
     );
+}
+
+/// [`Timeline::start`] without recording a call site: for the benchmark
+/// that shows what the call site costs.
+#[inline]
+pub fn start_without_call_site(
+    timeline: &Timeline,
+    category: &'static str,
+    detail: &'static str,
+) -> Result<ActionGuard, crate::OverlapError> {
+    timeline
+        .try_start(
+            Cow::Borrowed(category),
+            Cow::Borrowed(detail),
+            false,
+            OnOverlap::Refuse,
+            None,
+        )
+        .map(|started| started.guard(timeline))
 }
 
 /// `format!`, by a path that a crate's own `std` or `format` cannot shadow.

@@ -2,6 +2,7 @@
 //! move, so storing the thousandth action copies none of the others.
 
 use std::borrow::Cow;
+use std::panic::Location;
 use std::sync::Arc;
 
 use crate::action::Outcome;
@@ -9,11 +10,14 @@ use crate::action::Outcome;
 /// The end of an action that has not finished.
 pub(crate) const UNFINISHED: u64 = u64::MAX;
 
-/// One stored action. Kept small (80 bytes): what most actions lack —
+/// One stored action. Kept small (88 bytes): what most actions lack —
 /// an outcome other than `Ok`, a backtrace — lives in [`Extra`].
 pub(crate) struct Slot {
     pub(crate) category: Cow<'static, str>,
     pub(crate) detail: Cow<'static, str>,
+    /// Where the action was started or recorded, when known without a
+    /// backtrace: a pointer into the binary, free to keep.
+    pub(crate) call_site: Option<&'static Location<'static>>,
     pub(crate) start_ns: u64,
     pub(crate) end_ns: u64,
     /// For a nesting action: how many slots existed when it finished, so its
@@ -213,6 +217,7 @@ mod tests {
         Slot {
             category: Cow::Borrowed("c"),
             detail: Cow::Owned(n.to_string()),
+            call_site: None,
             start_ns: n as u64,
             end_ns: UNFINISHED,
             end_seq: 0,
@@ -246,7 +251,7 @@ mod tests {
     #[test]
     fn a_slot_is_small() {
         assert!(
-            std::mem::size_of::<Slot>() <= 80,
+            std::mem::size_of::<Slot>() <= 88,
             "{}",
             std::mem::size_of::<Slot>()
         );

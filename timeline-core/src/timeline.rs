@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -10,7 +11,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::action::{Action, LogTuple, Outcome, whole_millis};
 use crate::clock::{Clock, saturating_nanos};
-use crate::detail::{self, DetailFilter};
+use crate::detail::{self, BacktracePredicate, DetailFilter};
 use crate::error::{Named, OverlapError, Violation};
 use crate::guard::ActionGuard;
 use crate::slots::{self, Slot, Slots, UNFINISHED};
@@ -67,7 +68,7 @@ pub(crate) struct Inner {
 pub(crate) const DEFAULT_MAX_BYTES: usize = 16 << 20;
 
 pub(crate) struct Config {
-    pub(crate) capture_backtraces: bool,
+    pub(crate) backtraces: Backtraces,
     pub(crate) max_actions: usize,
     pub(crate) max_detail_len: usize,
     pub(crate) max_bytes: usize,
@@ -78,7 +79,7 @@ pub(crate) struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            capture_backtraces: false,
+            backtraces: Backtraces::Never,
             max_actions: 100_000,
             max_detail_len: 65_536,
             max_bytes: DEFAULT_MAX_BYTES,
@@ -86,6 +87,15 @@ impl Default for Config {
             strict: false,
         }
     }
+}
+
+/// Which actions get a backtrace.
+pub(crate) enum Backtraces {
+    Never,
+    Always,
+    /// Those whose category and detail (filtered and cut) the predicate
+    /// accepts.
+    If(BacktracePredicate),
 }
 
 #[derive(Default)]
@@ -194,13 +204,21 @@ impl Timeline {
     /// assert!(timeline.start("SQL-main", "SELECT 2").is_ok());
     /// ```
     #[inline]
+    #[track_caller]
     pub fn start(
         &self,
         category: impl Into<Cow<'static, str>>,
         detail: impl Into<Cow<'static, str>>,
     ) -> Result<ActionGuard, OverlapError> {
-        self.try_start(category.into(), detail.into(), false, OnOverlap::Refuse)
-            .map(|started| started.guard(self))
+        let call_site = Some(Location::caller());
+        self.try_start(
+            category.into(),
+            detail.into(),
+            false,
+            OnOverlap::Refuse,
+            call_site,
+        )
+        .map(|started| started.guard(self))
     }
 
     /// Starts a nesting action: while it is unfinished, other actions may
@@ -222,13 +240,21 @@ impl Timeline {
     /// assert_eq!(categories, ["SQL-main-start", "SQL-main", "SQL-main", "SQL-main-stop"]);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn start_nested(
         &self,
         category: impl Into<Cow<'static, str>>,
         detail: impl Into<Cow<'static, str>>,
     ) -> Result<ActionGuard, OverlapError> {
-        self.try_start(category.into(), detail.into(), true, OnOverlap::Refuse)
-            .map(|started| started.guard(self))
+        let call_site = Some(Location::caller());
+        self.try_start(
+            category.into(),
+            detail.into(),
+            true,
+            OnOverlap::Refuse,
+            call_site,
+        )
+        .map(|started| started.guard(self))
     }
 
     /// Starts an action that is never refused, for code that cannot handle
@@ -244,7 +270,9 @@ impl Timeline {
         detail: Cow<'static, str>,
         nested: bool,
     ) -> ActionGuard {
-        match self.try_start(category, detail, nested, OnOverlap::Concurrent) {
+        // A bridge is called from a library's code, not the application's:
+        // where it was called from only a backtrace tells.
+        match self.try_start(category, detail, nested, OnOverlap::Concurrent, None) {
             Ok(started) => started.guard(self),
             Err(_) => unreachable!("a start that may be concurrent is never refused"),
         }
@@ -259,10 +287,11 @@ impl Timeline {
         detail: Cow<'static, str>,
         nested: bool,
         on_overlap: OnOverlap,
+        call_site: Option<&'static Location<'static>>,
     ) -> Result<Started, OverlapError> {
         let inner = &*self.inner;
         let Named { category, detail } = inner.prepare(category, detail);
-        let extra = slots::extra(Outcome::Ok, inner.capture_backtrace());
+        let extra = slots::extra(Outcome::Ok, inner.capture_backtrace(&category, &detail));
 
         let mut state = inner.lock();
         if let Some(open) = &state.open {
@@ -277,6 +306,7 @@ impl Timeline {
                     open,
                     Named { category, detail },
                     nested,
+                    call_site,
                     extra,
                 )),
             };
@@ -290,6 +320,7 @@ impl Timeline {
             let index = state.slots.push(Slot {
                 category,
                 detail,
+                call_site,
                 start_ns,
                 end_ns: UNFINISHED,
                 end_seq: 0,
@@ -338,6 +369,7 @@ impl Timeline {
     /// assert_eq!(timeline.len(), 2);
     /// assert!(timeline.actions()[1].is_concurrent());
     /// ```
+    #[track_caller]
     pub fn record(
         &self,
         category: impl Into<Cow<'static, str>>,
@@ -358,6 +390,7 @@ impl Timeline {
             start_ns,
             end_ns,
             Outcome::Ok,
+            Some(Location::caller()),
         );
     }
 
@@ -375,7 +408,7 @@ impl Timeline {
         let end_ns = self.inner.clock.now_ns().min(UNFINISHED - 1);
         let start_ns = end_ns.saturating_sub(saturating_nanos(duration));
         self.inner
-            .push_recorded(category, detail, start_ns, end_ns, outcome);
+            .push_recorded(category, detail, start_ns, end_ns, outcome, None);
     }
 
     /// A snapshot of the stored actions, in start order. A nesting action
@@ -481,6 +514,15 @@ impl Started {
     }
 }
 
+/// Where and how a slot is stored, besides its strings.
+struct Placed {
+    start_ns: u64,
+    end_ns: u64,
+    nested: bool,
+    concurrent: bool,
+    call_site: Option<&'static Location<'static>>,
+}
+
 /// What one violation costs besides its strings: the entry and the boxed
 /// pair of names.
 const VIOLATION_BYTES: usize = std::mem::size_of::<Named>() * 2 + 2 * std::mem::size_of::<usize>();
@@ -509,6 +551,7 @@ impl State {
             finished: slot.is_finished(),
             nested: slot.nested,
             concurrent: slot.concurrent,
+            call_site: slot.call_site,
             extra: slot.extra.clone(),
         }));
         // Slots are stored in start order except for `record`ed ones.
@@ -663,12 +706,25 @@ impl Inner {
         state
     }
 
+    /// A backtrace, if the settings ask for one for this action. Runs
+    /// before the lock: the predicate is user code.
     #[inline]
-    fn capture_backtrace(&self) -> Option<Arc<str>> {
-        if self.config.capture_backtraces {
-            Some(capture_backtrace())
-        } else {
-            None
+    #[allow(clippy::ptr_arg)] // the caller holds `Cow`s
+    fn capture_backtrace(
+        &self,
+        category: &Cow<'static, str>,
+        detail: &Cow<'static, str>,
+    ) -> Option<Arc<str>> {
+        match &self.config.backtraces {
+            Backtraces::Never => None,
+            Backtraces::Always => Some(crate::backtrace::capture()),
+            Backtraces::If(predicate) => {
+                // A predicate that panics, or an action it starts itself,
+                // gets no backtrace.
+                detail::call_user_code(|| predicate(category, detail))
+                    .unwrap_or(false)
+                    .then(crate::backtrace::capture)
+            }
         }
     }
 
@@ -702,11 +758,19 @@ impl Inner {
         open: Named,
         attempted: Named,
         nested: bool,
+        call_site: Option<&'static Location<'static>>,
         extra: Option<Arc<slots::Extra>>,
     ) -> Started {
         let start_ns = self.clock.now_ns();
         let noted = Named::excerpt(&attempted.category, &attempted.detail);
-        let slot = self.store(state, attempted, start_ns, UNFINISHED, nested, true, extra);
+        let at = Placed {
+            start_ns,
+            end_ns: UNFINISHED,
+            nested,
+            concurrent: true,
+            call_site,
+        };
+        let slot = self.store(state, attempted, at, extra);
         state.note_violation(open, noted, start_ns, &self.config);
         Started {
             slot,
@@ -735,15 +799,11 @@ impl Inner {
     }
 
     /// Stores a slot if there is room, else counts it in `dropped()`.
-    #[allow(clippy::too_many_arguments)]
     fn store(
         &self,
         state: &mut State,
         named: Named,
-        start_ns: u64,
-        end_ns: u64,
-        nested: bool,
-        concurrent: bool,
+        at: Placed,
         extra: Option<Arc<slots::Extra>>,
     ) -> usize {
         if let Some(bytes) = self.room_for(state, &named.category, &named.detail, extra.as_ref()) {
@@ -752,11 +812,12 @@ impl Inner {
             state.slots.push(Slot {
                 category: named.category,
                 detail: named.detail,
-                start_ns,
-                end_ns,
+                call_site: at.call_site,
+                start_ns: at.start_ns,
+                end_ns: at.end_ns,
                 end_seq,
-                nested,
-                concurrent,
+                nested: at.nested,
+                concurrent: at.concurrent,
                 extra,
             })
         } else {
@@ -774,23 +835,32 @@ impl Inner {
         start_ns: u64,
         end_ns: u64,
         outcome: Outcome,
+        call_site: Option<&'static Location<'static>>,
     ) {
         let attempted = self.prepare(category, detail);
-        let extra = slots::extra(outcome, self.capture_backtrace());
+        let extra = slots::extra(
+            outcome,
+            self.capture_backtrace(&attempted.category, &attempted.detail),
+        );
         let mut state = self.lock();
         let (start_ns, overlapped) = state.place_finished(start_ns, end_ns);
-        let end_ns = end_ns.max(start_ns);
+        let at = Placed {
+            start_ns,
+            end_ns: end_ns.max(start_ns),
+            nested: false,
+            concurrent: overlapped.is_some(),
+            call_site,
+        };
         match overlapped {
             None => {
-                let index =
-                    self.store(&mut state, attempted, start_ns, end_ns, false, false, extra);
+                let index = self.store(&mut state, attempted, at, extra);
                 if index != NOT_STORED {
                     state.floor_slot = Some(index);
                 }
             }
             Some(open) => {
                 let noted = Named::excerpt(&attempted.category, &attempted.detail);
-                self.store(&mut state, attempted, start_ns, end_ns, false, true, extra);
+                self.store(&mut state, attempted, at, extra);
                 state.note_violation(open, noted, start_ns, &self.config);
             }
         }
@@ -809,39 +879,20 @@ impl Inner {
         outcome: Outcome,
     ) {
         let named = self.prepare(category, detail);
-        let extra = slots::extra(outcome, self.capture_backtrace());
+        let extra = slots::extra(
+            outcome,
+            self.capture_backtrace(&named.category, &named.detail),
+        );
+        let at = Placed {
+            start_ns,
+            end_ns,
+            nested,
+            concurrent: false,
+            call_site: None,
+        };
         let mut state = self.lock();
-        self.store(&mut state, named, start_ns, end_ns, nested, false, extra);
+        self.store(&mut state, named, at, extra);
     }
-}
-
-#[cold]
-fn capture_backtrace() -> Arc<str> {
-    let backtrace = std::backtrace::Backtrace::force_capture().to_string();
-    Arc::from(without_own_frames(&backtrace))
-}
-
-/// The backtrace from the caller's frame on: the frames of the capture and
-/// of this crate say nothing about where an action came from.
-fn without_own_frames(backtrace: &str) -> &str {
-    let mut offset = 0;
-    for line in backtrace.split_inclusive('\n') {
-        let frame = line.trim_start();
-        let symbol = frame
-            .split_once(": ")
-            .filter(|(number, _)| number.bytes().all(|b| b.is_ascii_digit()))
-            .map(|(_, symbol)| symbol);
-        if let Some(symbol) = symbol {
-            let own = ["std::backtrace", "timeline_core::", "<timeline_core::"]
-                .iter()
-                .any(|prefix| symbol.starts_with(prefix));
-            if !own {
-                return &backtrace[offset..];
-            }
-        }
-        offset += line.len();
-    }
-    backtrace
 }
 
 /// Settings for a new [`Timeline`]: limits, detail filter, backtraces and
@@ -869,7 +920,14 @@ pub struct TimelineBuilder {
 impl fmt::Debug for TimelineBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimelineBuilder")
-            .field("capture_backtraces", &self.config.capture_backtraces)
+            .field(
+                "backtraces",
+                &match self.config.backtraces {
+                    Backtraces::Never => "never",
+                    Backtraces::Always => "always",
+                    Backtraces::If(_) => "if",
+                },
+            )
             .field("max_actions", &self.config.max_actions)
             .field("max_detail_len", &self.config.max_detail_len)
             .field("max_bytes", &self.config.max_bytes)
@@ -884,7 +942,48 @@ impl TimelineBuilder {
     /// the fifth element of each log tuple, and what test failures print to
     /// show where a query came from. Costs microseconds per action.
     pub fn capture_backtraces(mut self, capture: bool) -> Self {
-        self.config.capture_backtraces = capture;
+        self.config.backtraces = if capture {
+            Backtraces::Always
+        } else {
+            Backtraces::Never
+        };
+        self
+    }
+
+    /// Capture a backtrace only for the actions whose category and detail
+    /// (as stored: filtered and cut) `predicate` accepts, like Launchpad's
+    /// `tracebacks_if`: the full cost only where it tells something. Replaces
+    /// [`capture_backtraces`](Self::capture_backtraces), and is replaced by
+    /// it.
+    ///
+    /// The predicate is user code: it runs without any lock held, a panic in
+    /// it means "no backtrace", and an action it starts itself gets none.
+    ///
+    /// From the second time a statement is issued on, say:
+    ///
+    /// ```
+    /// use std::collections::HashSet;
+    /// use std::sync::Mutex;
+    /// use timeline_core::Timeline;
+    ///
+    /// let seen = Mutex::new(HashSet::new());
+    /// let timeline = Timeline::builder()
+    ///     .capture_backtraces_if(move |category, detail| {
+    ///         category.starts_with("SQL")
+    ///             && !seen.lock().unwrap().insert(detail.to_owned())
+    ///     })
+    ///     .build();
+    /// for _ in 0..3 {
+    ///     timeline.start("SQL-main", "SELECT * FROM person").unwrap().finish();
+    /// }
+    /// let traced: Vec<bool> = timeline.actions().iter().map(|a| a.backtrace().is_some()).collect();
+    /// assert_eq!(traced, [false, true, true]);
+    /// ```
+    pub fn capture_backtraces_if(
+        mut self,
+        predicate: impl Fn(&str, &str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.config.backtraces = Backtraces::If(Box::new(predicate));
         self
     }
 
@@ -912,7 +1011,7 @@ impl TimelineBuilder {
     }
 
     /// Store at most this many bytes (default 16 MiB), counting everything
-    /// the timeline keeps: its slots (80 bytes each, allocated in doubling
+    /// the timeline keeps: its slots (88 bytes each, allocated in doubling
     /// chunks of 32, 64, 128…), categories and details that are not
     /// `&'static str`, error messages, backtraces and violations. Past it,
     /// actions are counted in [`Timeline::dropped`] instead of stored.

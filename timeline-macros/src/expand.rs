@@ -96,6 +96,8 @@ fn timed_body(sig: &Signature, body: Body, plan: &Plan) -> TokenStream {
         if is_async { "start_async" } else { "start" },
         Span::call_site(),
     );
+    // `TimedCall` records where it was called from: for code a macro
+    // generated, that is the `#[timed]` attribute, on the function.
     let start = quote! {
         let #call = #krate::__private::TimedCall::#start_fn(#category, #nested, || #detail);
     };

@@ -60,6 +60,10 @@ pub(crate) fn trace(title: &str, actions: &[Action], violations: &[Violation]) -
         json::push_str(&mut out, action.detail());
         out.push_str(",\"outcome\":");
         json::push_str(&mut out, &action.outcome().to_string());
+        if let Some(call_site) = action.call_site() {
+            out.push_str(",\"call_site\":");
+            json::push_str(&mut out, &call_site.to_string());
+        }
         if action.duration().is_none() {
             out.push_str(",\"unfinished\":true");
         }

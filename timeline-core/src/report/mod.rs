@@ -18,7 +18,7 @@ mod waterfall;
 
 pub use oops::Report;
 pub use request::{ReportReason, RequestContext};
-pub(crate) use summary::{CATEGORY_CHARS, one_line};
+pub(crate) use summary::{CATEGORY_CHARS, call_site_text, one_line};
 pub use summary::{CategoryStats, RepeatedStatement, Summary};
 
 use std::time::Duration;

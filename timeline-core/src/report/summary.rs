@@ -317,12 +317,13 @@ impl fmt::Display for Summary {
             for action in &self.slowest {
                 write!(
                     f,
-                    "\n  {:>11}  at {:>11}  {}  {}{}",
+                    "\n  {:>11}  at {:>11}  {}  {}{}{}",
                     millis(action.duration_or_elapsed()),
                     millis(action.start()),
                     one_line(action.category(), CATEGORY_CHARS),
                     one_line(action.detail(), 120),
-                    annotation(action)
+                    annotation(action),
+                    call_site_text(action)
                 )?;
             }
         }
@@ -365,6 +366,14 @@ pub(crate) fn annotation(action: &Action) -> String {
         (Some(_), Outcome::Ok) => String::new(),
         (Some(_), outcome) => format!(" ({})", one_line(&outcome.to_string(), 80)),
     }
+}
+
+/// `  (at file:line:column)`, or nothing when the call site is unknown.
+pub(crate) fn call_site_text(action: &Action) -> String {
+    action
+        .call_site()
+        .map(|site| format!("  (at {})", one_line(&site.to_string(), 300)))
+        .unwrap_or_default()
 }
 
 /// `text` on one line, cut to `max` chars with `…`.
