@@ -148,7 +148,8 @@ fn report_carries_actions_and_request_in_both_forms() {
     assert_eq!(actions[0]["error"], format!("error {}", HOSTILE[0]));
     assert_eq!(actions[6]["finished"], false);
     assert!(actions[6]["duration_us"].as_u64().is_some());
-    assert_eq!(actions[6]["call_site"], Value::Null);
+    let site = actions[6]["call_site"].as_str().unwrap();
+    assert!(site.starts_with("tests/tests/report_html.rs:"), "{site}");
     let request = &by_hand["request"];
     assert_eq!(request["method"], "POST");
     assert_eq!(request["status"], Value::Null);
@@ -171,4 +172,23 @@ fn microsecond_offsets_survive_where_log_tuples_floor_to_zero() {
     let tuple = value["timeline"][0].as_array().unwrap();
     assert_eq!(tuple[1].as_u64().unwrap() - tuple[0].as_u64().unwrap(), 0);
     assert_eq!(value["actions"][0]["duration_us"], 250);
+}
+
+#[test]
+fn repeated_statements_name_their_call_sites() {
+    let timeline = Timeline::new();
+    for id in 0..3 {
+        timeline
+            .start("SQL-main", format!("SELECT * FROM bug WHERE id = {id}"))
+            .unwrap()
+            .finish();
+    }
+    let line = line!() - 4;
+    let page = timeline.report().to_html();
+    let n_plus_one = &page[page.find("id=\"n-plus-one\"").unwrap()..];
+    assert!(
+        n_plus_one.contains(&format!("tests/tests/report_html.rs:{line}:")),
+        "{n_plus_one}"
+    );
+    assert!(n_plus_one.contains(" ×3</td>"), "{n_plus_one}");
 }

@@ -8,13 +8,11 @@ use super::json;
 use crate::clock::saturating_nanos;
 use crate::{Action, Outcome};
 
-/// Where an action was issued, as `file:line:column`, if known.
-///
-/// CALL SITE: the one place where `Action::call_site()` plugs in once it
-/// exists (issue 11): the JSON report, serde and the HTML page all read
-/// the call site through this function.
-pub(crate) fn call_site(_action: &Action) -> Option<String> {
-    None
+/// Where an action was issued, as `file:line:column`, if known: what the
+/// JSON report, serde and the HTML page show of
+/// [`Action::call_site`](crate::Action::call_site).
+pub(crate) fn call_site(action: &Action) -> Option<String> {
+    action.call_site().map(|site| site.to_string())
 }
 
 /// The outcome as one word: `ok`, `error`, `panicked` or `cancelled`.

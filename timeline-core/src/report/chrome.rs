@@ -18,7 +18,11 @@ const NAME_CHARS: usize = 80;
 pub(crate) fn trace(title: &str, actions: &[Action], violations: &[Violation]) -> String {
     // Sized once from the details, which are most of the output: growing
     // by doubling would briefly need twice the trace.
-    let details: usize = actions.iter().map(|a| a.detail().len()).sum();
+    // Call sites too: `"call_site":"file:line:column"`.
+    let details: usize = actions
+        .iter()
+        .map(|a| a.detail().len() + a.call_site().map_or(0, |site| site.file().len() + 40))
+        .sum();
     let mut out = String::with_capacity(256 + details + actions.len() * 240);
     out.push_str("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[");
     out.push_str("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":");

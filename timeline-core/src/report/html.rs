@@ -8,10 +8,12 @@
 //! the timeline is escaped, bidirectional overrides and control characters
 //! shown as visible `[U+…]` marks.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::actions::{call_site, depths, error_text, outcome_word};
+use super::normalise::normalise;
 use super::oops::Report;
 use super::summary::one_line;
 use super::time::{millis, rfc3339};
@@ -36,6 +38,9 @@ const TITLE_DETAIL_CHARS: usize = 300;
 
 /// The most repeated statements and violations listed.
 const MAX_LISTED: usize = 100;
+
+/// The most call sites listed for one repeated statement.
+const MAX_SITES: usize = 10;
 
 const STYLE: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
@@ -114,7 +119,7 @@ const PALETTE: [&str; 10] = [
 
 /// The colour of each category on one page: the palette's, in the order
 /// of the table per category, then one derived from the name.
-struct Palette<'a>(std::collections::HashMap<&'a str, &'static str>);
+struct Palette<'a>(HashMap<&'a str, &'static str>);
 
 impl<'a> Palette<'a> {
     fn new(categories: &'a [super::CategoryStats]) -> Palette<'a> {
@@ -408,7 +413,8 @@ impl Report {
             "<table><thead><tr><th>count</th><th>total</th><th>category</th><th>statement</th>\
              <th>call sites</th></tr></thead><tbody>\n",
         );
-        for statement in repeated.iter().take(MAX_LISTED) {
+        let sites = self.repeated_call_sites();
+        for (statement, sites) in repeated.iter().zip(&sites).take(MAX_LISTED) {
             let _ = write!(
                 out,
                 "<tr class=\"repeated\"><td class=\"num\">{}×</td><td class=\"num\">{}</td><td class=\"cat\">",
@@ -425,10 +431,18 @@ impl Report {
             );
             out.push_str("</pre><p class=\"meta\">e.g. ");
             escape_into(out, &one_line(statement.example(), 400));
-            out.push_str("</p></details></td><td>");
-            // CALL SITE: the call sites of a repeated statement go here once
-            // the summary groups them (issue 11).
-            out.push_str("unknown</td></tr>\n");
+            out.push_str("</p></details></td><td class=\"detail\">");
+            if sites.is_empty() {
+                out.push_str("unknown");
+            }
+            for (n, (site, count)) in sites.iter().enumerate() {
+                if n > 0 {
+                    out.push_str("<br>");
+                }
+                escape_into(out, &one_line(site, 300));
+                let _ = write!(out, " ×{count}");
+            }
+            out.push_str("</td></tr>\n");
         }
         out.push_str("</tbody></table>");
         if repeated.len() > MAX_LISTED {
@@ -439,6 +453,39 @@ impl Report {
             );
         }
         out.push_str("</section>\n");
+    }
+
+    /// The call sites of each repeated statement's actions (in the order
+    /// of the summary's list), with how many actions each issued, most
+    /// first, at most [`MAX_SITES`] each.
+    fn repeated_call_sites(&self) -> Vec<Vec<(String, u64)>> {
+        let repeated = self.summary.repeated_statements();
+        let index: HashMap<(&str, &str), usize> = repeated
+            .iter()
+            .enumerate()
+            .map(|(n, r)| ((r.category(), r.statement()), n))
+            .collect();
+        let mut sites: Vec<Vec<(String, u64)>> = vec![Vec::new(); repeated.len()];
+        for action in self.actions.iter().filter(|a| !a.is_nested()) {
+            if !repeated.iter().any(|r| r.category() == action.category()) {
+                continue;
+            }
+            let statement = normalise(action.detail());
+            let Some(&n) = index.get(&(action.category(), statement.as_str())) else {
+                continue;
+            };
+            let site = call_site(action).unwrap_or_else(|| "unknown".to_owned());
+            let list = &mut sites[n];
+            match list.iter().position(|(known, _)| *known == site) {
+                Some(at) => list[at].1 += 1,
+                None if list.len() < MAX_SITES => list.push((site, 1)),
+                None => {}
+            }
+        }
+        for list in &mut sites {
+            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        }
+        sites
     }
 
     fn problems(&self, out: &mut String) {

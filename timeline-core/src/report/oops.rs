@@ -225,7 +225,11 @@ impl Report {
     pub fn to_json(&self) -> String {
         // Sized once from the details, which are most of the output (twice:
         // in the log tuples and in the actions).
-        let details: usize = self.actions.iter().map(|a| a.detail().len()).sum();
+        let details: usize = self
+            .actions
+            .iter()
+            .map(|a| a.detail().len() + a.call_site().map_or(0, |site| site.file().len()))
+            .sum();
         let mut out = String::with_capacity(256 + 2 * details + self.actions.len() * 320);
         out.push_str("{\"id\":");
         json::push_str(&mut out, &self.id);
