@@ -180,7 +180,6 @@ impl Report {
     /// assert!(page.starts_with("<!DOCTYPE html>"));
     /// assert!(page.contains("SELECT &#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39;"));
     /// assert!(!page.contains("<script"));
-    /// # std::fs::write(std::env::temp_dir().join("timeline-doc.html"), page).unwrap();
     /// ```
     pub fn to_html(&self) -> String {
         self.html_page("")
