@@ -16,10 +16,16 @@ use timeline_core::{Outcome, Timeline, current, testing, timed};
 /// Runs the test `name` of this binary again in a child process with
 /// `ISOLATED_CHILD` set, and fails unless it passes within `limit`.
 fn run_isolated(name: &str, limit: Duration) {
+    // The test's full name in this binary: the module path without the
+    // crate, when the file is compiled as a module of another test binary.
+    let full_name = match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_owned(),
+    };
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--test-threads=1"])
+        .args(["--exact", &full_name, "--test-threads=1"])
         .env("ISOLATED_CHILD", "1")
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -29,6 +35,13 @@ fn run_isolated(name: &str, limit: Duration) {
             assert!(
                 status.success(),
                 "{name} failed in its child process: {status}"
+            );
+            let mut output = String::new();
+            std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut output).unwrap();
+            // A filter that matched nothing would pass without running it.
+            assert!(
+                output.contains("test result: ok. 1 passed"),
+                "{full_name} did not run in its child process:\n{output}"
             );
             return;
         }

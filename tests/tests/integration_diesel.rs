@@ -83,7 +83,7 @@ fn an_n_plus_one_loop_is_one_repeated_statement_despite_its_binds() {
     assert_eq!(repeated[0].count(), 20);
     assert_eq!(
         repeated[0].statement(),
-        "SELECT `person`.`name` FROM `person` WHERE (`person`.`id` = ?) LIMIT ?"
+        "SELECT person.name FROM person WHERE (person.id = ?) LIMIT ?"
     );
 }
 

@@ -73,7 +73,7 @@ fn the_n_plus_one_page_fails_both_assertions_naming_every_statement() {
         message.contains("product_page_n_plus_one"),
         "backtraces show the caller:\n{message}"
     );
-    for runtime_frame in ["std::", "core::", "timeline_core::", "start_thread"] {
+    for runtime_frame in [": std::", ": core::", ": timeline_core::", "start_thread"] {
         assert!(
             !message.contains(runtime_frame),
             "only the application's frames:\n{message}"

@@ -47,7 +47,7 @@ mod shadowing {
     #[timed(category = "hygiene-async", detail = "{id}")]
     pub(crate) async fn lookup_async(id: u32) -> u32 {
         let __timed_call = 10;
-        crate::support::yield_once().await;
+        super::support::yield_once().await;
         id + __timed_call
     }
 
@@ -93,9 +93,9 @@ mod instrumentation {
 }
 
 mod reexported {
-    use crate::instrumentation::timeline::timed;
+    use super::instrumentation::timeline::timed;
 
-    #[timed(crate = crate::instrumentation::timeline, category = "renamed", err)]
+    #[timed(crate = super::instrumentation::timeline, category = "renamed", err)]
     pub(crate) fn renamed(n: u8) -> Result<u8, String> {
         Ok(n)
     }

@@ -8,6 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use timeline_core::__private::normalise;
 use timeline_core::Timeline;
 
 fn timeline_of(actions: usize) -> Timeline {
@@ -54,12 +55,31 @@ fn reports(c: &mut Criterion) {
     group.finish();
 }
 
+/// The statement normaliser alone, on the details of [`timeline_of`].
+fn normaliser(c: &mut Criterion) {
+    let details: Vec<String> = timeline_of(1_000)
+        .actions()
+        .iter()
+        .map(|a| a.detail().to_owned())
+        .collect();
+    let mut group = c.benchmark_group("normalise");
+    group.throughput(Throughput::Elements(details.len() as u64));
+    group.bench_function("details/1000", |b| {
+        b.iter(|| {
+            for detail in &details {
+                black_box(normalise(detail));
+            }
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
-    targets = reports
+    targets = reports, normaliser
 }
 criterion_main!(benches);

@@ -119,9 +119,13 @@
 //! # What a timeline becomes
 //!
 //! - [`Timeline::summary`]: the per-request log line (`Display`) and, with
-//!   `{:#}`, the time per category, the slowest actions and the **repeated
-//!   statements** — details equal once literal values are replaced by `?`,
-//!   the N+1 query detector.
+//!   `{:#}`, the time per category, the slowest actions and the
+//!   **findings** among the repeated statements — details equal once
+//!   literal values are replaced by `?`, the N+1 query detector: *similar*
+//!   (other values: a loop) or *duplicate* (the same values again), with
+//!   their call sites, after the thresholds and allow-list of
+//!   [`FindingRules`] and leaving out [paused](Timeline::pause_findings)
+//!   code.
 //! - [`Timeline::report`]: an OOPS report for error reports, with the
 //!   python-oops-timeline log tuples; `serde::Serialize` with the `serde`
 //!   feature, or [`Report::to_json`].
@@ -141,7 +145,8 @@
 //! let summary = timeline.summary();
 //! println!("{summary}"); // 20 queries/external actions issued in 0.00 seconds
 //! println!("{summary:#}");
-//! let n_plus_one = &summary.repeated_statements()[0];
+//! let n_plus_one = &summary.findings()[0];
+//! assert_eq!(n_plus_one.kind(), timeline_core::FindingKind::Similar);
 //! assert_eq!(n_plus_one.statement(), "SELECT * FROM person WHERE id = ?");
 //! assert_eq!(n_plus_one.count(), 20);
 //! ```
@@ -165,6 +170,12 @@
 //! timeline — following the request onto other threads through its span —
 //! and a `diesel` instrumentation that records every statement and
 //! transaction of a connection.
+//!
+//! Across services, a timeline carries its request's W3C [`TraceContext`]
+//! (the layer reads `traceparent`; outgoing calls get it with
+//! [`TraceContext::inject_current`]), reports name the trace id, and the
+//! `opentelemetry` feature exports finished timelines as spans to any
+//! OpenTelemetry tracer.
 //!
 //! # When actions overlap anyway
 //!
@@ -219,6 +230,7 @@ mod request_span;
 mod slots;
 pub mod testing;
 mod timeline;
+mod trace_context;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -228,8 +240,12 @@ pub use action::{Action, CallSite, LogTuple, Outcome};
 pub use current::{EnterGuard, WithTimeline, current, with_current};
 pub use error::{OverlapError, Violation};
 pub use guard::ActionGuard;
-pub use report::{CategoryStats, RepeatedStatement, Report, ReportReason, RequestContext, Summary};
+pub use report::{
+    CategoryStats, Finding, FindingKind, FindingRules, FindingSite, FindingsPause,
+    RepeatedStatement, Report, ReportReason, RequestContext, Summary,
+};
 pub use timeline::{Timeline, TimelineBuilder};
+pub use trace_context::{SpanId, TraceContext, TraceId};
 
 #[cfg(feature = "macros")]
 pub use timeline_macros::timed;

@@ -187,7 +187,10 @@ pub fn assert_max_actions(timeline: &Timeline, category_prefix: &str, max: usize
 
 /// Panics if any statement (detail, with literal values replaced by
 /// placeholders, within one category) was issued more than `max_repeats`
-/// times: the N+1 query detector as an assertion. The message groups the
+/// times: the N+1 query detector as an assertion. It looks at the
+/// summary's [findings](crate::Summary::findings), so the timeline's
+/// [`FindingRules`](crate::FindingRules) and
+/// [pauses](crate::Timeline::pause_findings) apply. The message groups the
 /// repeated actions by call site.
 ///
 /// A timeline that recorded no action at all fails too (see the
@@ -208,38 +211,24 @@ pub fn assert_max_actions(timeline: &Timeline, category_prefix: &str, max: usize
 pub fn assert_max_repeats(timeline: &Timeline, max_repeats: u64) {
     let actions = timeline.actions();
     fail_if_nothing_recorded(&actions, timeline.dropped());
-    let mut counts: HashMap<(&str, String), u64> = HashMap::new();
-    for action in actions.iter().filter(|a| !a.is_nested()) {
-        *counts
-            .entry((action.category(), normalise(action.detail())))
-            .or_default() += 1;
-    }
-    // The most repeated statement; the first issued among equals.
-    let mut worst: Option<((&str, String), u64)> = None;
-    for action in actions.iter().filter(|a| !a.is_nested()) {
-        let key = (action.category(), normalise(action.detail()));
-        let count = counts[&key];
-        if worst.as_ref().is_none_or(|(_, most)| count > *most) {
-            worst = Some((key, count));
-        }
-    }
-    let Some(((category, statement), count)) = worst.filter(|(_, count)| *count > max_repeats)
-    else {
+    let summary = timeline.summary();
+    let Some(worst) = summary.findings().iter().find(|f| f.count() > max_repeats) else {
         return;
     };
+    let (category, statement) = (worst.category(), worst.statement());
     let matching: Vec<&Action> = actions
         .iter()
         .filter(|a| {
             !a.is_nested() && a.category() == category && normalise(a.detail()) == statement
         })
         .collect();
-    let total: Duration = matching.iter().map(|a| a.duration_or_elapsed()).sum();
     let mut message = format!(
-        "expected no statement issued more than {max_repeats} time{}, but {} {:?} was issued {count} times ({} in all):\n",
+        "expected no statement issued more than {max_repeats} time{}, but {} {:?} was issued {} times ({} in all):\n",
         plural(max_repeats),
         one_line(category, CATEGORY_CHARS),
-        one_line(&statement, DETAIL_CHARS),
-        millis(total),
+        one_line(statement, DETAIL_CHARS),
+        worst.count(),
+        millis(worst.total()),
     );
     write_groups(&mut message, &matching);
     panic!("{message}");

@@ -14,6 +14,7 @@ use crate::clock::{Clock, saturating_nanos};
 use crate::detail::{self, BacktracePredicate, DetailFilter};
 use crate::error::{Named, OverlapError, Violation};
 use crate::guard::ActionGuard;
+use crate::report::{FindingRules, Pauses};
 use crate::slots::{self, Slot, Slots, UNFINISHED};
 
 /// [`Inner::open_end`] while the open non-nesting action runs.
@@ -62,6 +63,10 @@ pub(crate) struct Inner {
     pub(crate) open_end: AtomicU64,
     /// Fixes "now" for reports of timelines built with fixed timings.
     frozen_now_ns: Option<u64>,
+    /// When findings were paused ([`Timeline::pause_findings`]).
+    pub(crate) pauses: Pauses,
+    /// The request's place in a distributed trace (see `trace_context.rs`).
+    pub(crate) trace_context: std::sync::OnceLock<crate::TraceContext>,
 }
 
 /// The default of [`TimelineBuilder::max_bytes`]: 16 MiB.
@@ -74,6 +79,7 @@ pub(crate) struct Config {
     pub(crate) max_bytes: usize,
     pub(crate) detail_filter: Option<DetailFilter>,
     pub(crate) strict: bool,
+    pub(crate) finding_rules: FindingRules,
 }
 
 impl Default for Config {
@@ -85,6 +91,7 @@ impl Default for Config {
             max_bytes: DEFAULT_MAX_BYTES,
             detail_filter: None,
             strict: false,
+            finding_rules: FindingRules::default(),
         }
     }
 }
@@ -933,6 +940,7 @@ impl fmt::Debug for TimelineBuilder {
             .field("max_bytes", &self.config.max_bytes)
             .field("detail_filter", &self.config.detail_filter.is_some())
             .field("strict", &self.config.strict)
+            .field("finding_rules", &self.config.finding_rules)
             .finish()
     }
 }
@@ -1056,6 +1064,26 @@ impl TimelineBuilder {
         self
     }
 
+    /// What makes a repeated statement a [finding](crate::Finding) in this
+    /// timeline's summaries and reports: thresholds and an allow-list (see
+    /// [`FindingRules`] for the defaults and why).
+    ///
+    /// ```
+    /// use timeline_core::{FindingRules, Timeline};
+    ///
+    /// let timeline = Timeline::builder()
+    ///     .finding_rules(FindingRules::new().allow_statement("FROM settings"))
+    ///     .build();
+    /// for _ in 0..2 {
+    ///     timeline.start("SQL-main", "SELECT * FROM settings").unwrap().finish();
+    /// }
+    /// assert!(timeline.summary().findings().is_empty());
+    /// ```
+    pub fn finding_rules(mut self, rules: FindingRules) -> Self {
+        self.config.finding_rules = rules;
+        self
+    }
+
     /// The timeline, starting now.
     pub fn build(self) -> Timeline {
         let clock = match self.baseline_wall {
@@ -1069,6 +1097,8 @@ impl TimelineBuilder {
                 state: Mutex::new(State::default()),
                 open_end: AtomicU64::new(RUNNING),
                 frozen_now_ns: None,
+                pauses: Pauses::default(),
+                trace_context: std::sync::OnceLock::new(),
             }),
         }
     }

@@ -3,7 +3,13 @@
 
 #[cfg(feature = "diesel")]
 pub mod diesel;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
+#[cfg(feature = "reqwest-middleware")]
+pub mod reqwest_middleware;
 #[cfg(feature = "tower")]
 pub mod tower;
+#[cfg(feature = "tower")]
+mod tower_trace;
 #[cfg(feature = "tracing")]
 pub mod tracing;

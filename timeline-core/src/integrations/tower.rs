@@ -99,6 +99,8 @@ struct Config {
     on_oops: Option<Arc<OopsHook>>,
     new_timeline: Arc<NewTimeline>,
     viewer: Option<Arc<viewer::Recent>>,
+    /// W3C trace context and OpenTelemetry export: see `tower_trace.rs`.
+    trace: super::tower_trace::TraceConfig,
 }
 
 impl Default for RequestTimelineLayer {
@@ -130,6 +132,7 @@ impl RequestTimelineLayer {
                 on_oops: None,
                 new_timeline: Arc::new(Timeline::new),
                 viewer: None,
+                trace: Default::default(),
             }),
         }
     }
@@ -190,6 +193,58 @@ impl RequestTimelineLayer {
     ) -> Self {
         self.with(|config| config.new_timeline = Arc::new(move || builder().build()))
     }
+
+    /// Give each request's timeline a W3C [`TraceContext`](crate::TraceContext)
+    /// (default `false`): it continues the trace of a valid incoming
+    /// `traceparent` (and `tracestate`), and starts a new trace otherwise —
+    /// a malformed header is ignored, never an error. The summary line and
+    /// OOPS reports then name the trace id, and
+    /// [`TraceContext::inject_current`](crate::TraceContext::inject_current)
+    /// carries the trace on to the services the handler calls.
+    ///
+    /// ```
+    /// # use timeline_core::integrations::tower::RequestTimelineLayer;
+    /// let layer = RequestTimelineLayer::new()
+    ///     .trace_context(true)
+    ///     .on_request(|request| eprintln!("{}", request.timeline().summary())); // "…, trace 4bf9…"
+    /// # drop(layer);
+    /// ```
+    pub fn trace_context(self, enabled: bool) -> Self {
+        self.with(|config| config.trace.enabled = enabled)
+    }
+
+    /// Export the requests that `export`'s policy chooses as OpenTelemetry
+    /// spans (feature `opentelemetry`), after their response, on the export's
+    /// own thread. Implies [`trace_context(true)`](Self::trace_context): the
+    /// request span continues the caller's trace, and its sampled decision
+    /// goes downstream.
+    ///
+    /// The request span is a server span named after the method, with
+    /// `http.request.method`, `url.path`, `http.response.status_code`, an
+    /// error status for 5xx responses, failures and panics, and
+    /// `timeline.oops` naming why a request deserved an OOPS report.
+    ///
+    /// ```
+    /// use opentelemetry::trace::TracerProvider as _;
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// use timeline_core::integrations::opentelemetry::{SpanExport, TimelineIdGenerator};
+    /// use timeline_core::integrations::tower::RequestTimelineLayer;
+    ///
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_id_generator(TimelineIdGenerator::default())
+    ///     // .with_batch_exporter(opentelemetry_otlp::SpanExporter::builder().with_http().build()?)
+    ///     .build();
+    /// let export = SpanExport::new(provider.tracer("timeline")).sample_fraction(0.1);
+    /// let layer = RequestTimelineLayer::new().export_spans(export);
+    /// # drop(layer);
+    /// ```
+    #[cfg(feature = "opentelemetry")]
+    pub fn export_spans(self, export: super::opentelemetry::SpanExport) -> Self {
+        self.with(|config| {
+            config.trace.enabled = true;
+            config.trace.export = Some(export);
+        })
+    }
 }
 
 impl<S> Layer<S> for RequestTimelineLayer {
@@ -239,6 +294,7 @@ where
         let method = request.method().clone();
         let uri = request.uri().clone();
         let started = Instant::now();
+        self.config.trace.start(&timeline, request.headers());
         let span = RequestSpan::new(&timeline);
         let viewer_id = (self.config.viewer.as_ref()).map(|v| v.start(&method, &uri, &timeline));
         let mut unreported = Unreported(Some(InFlight {
@@ -361,6 +417,7 @@ impl InFlight {
         if let Some(on_request) = &self.config.on_request {
             let _ = panic::catch_unwind(AssertUnwindSafe(|| on_request(&finished)));
         }
+        self.config.trace.finish(&finished);
         finished.oops_id
     }
 }

@@ -3,6 +3,7 @@
 
 mod actions;
 mod chrome;
+mod findings;
 pub(crate) mod html;
 mod json;
 mod lanes;
@@ -16,6 +17,8 @@ mod summary;
 pub(crate) mod time;
 mod waterfall;
 
+pub(crate) use findings::Pauses;
+pub use findings::{Finding, FindingKind, FindingRules, FindingSite, FindingsPause};
 pub use oops::Report;
 pub use request::{ReportReason, RequestContext};
 pub(crate) use summary::{CATEGORY_CHARS, call_site_text, one_line};
@@ -47,7 +50,15 @@ impl Timeline {
             let state = self.inner.lock();
             (state.actions(as_of), state.dropped, state.violations.len())
         };
-        Summary::new(&actions, dropped, Duration::from_nanos(as_of), violations)
+        let detection = self.detection();
+        Summary::new(
+            &actions,
+            dropped,
+            Duration::from_nanos(as_of),
+            violations,
+            &detection,
+        )
+        .with_trace_id(self.trace_id())
     }
 
     /// An OOPS-shaped report of the whole timeline, for error reports:
@@ -77,8 +88,10 @@ impl Timeline {
             )
         };
         let elapsed = Duration::from_nanos(as_of);
-        let summary = Summary::new(&actions, dropped, elapsed, violations.len());
-        Report::new(
+        let detection = self.detection();
+        let summary = Summary::new(&actions, dropped, elapsed, violations.len(), &detection)
+            .with_trace_id(self.trace_id());
+        let mut report = Report::new(
             self.baseline(),
             elapsed,
             log_tuples,
@@ -86,7 +99,9 @@ impl Timeline {
             violations,
             dropped,
             actions,
-        )
+        );
+        report.trace_id = self.trace_id();
+        report
     }
 
     /// The timeline as Chrome trace-event JSON: save it to a file and open

@@ -4,12 +4,13 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::findings::Finding;
 use super::json;
 use super::request::RequestContext;
 use super::summary::Summary;
 use super::time::rfc3339;
 use crate::clock::saturating_nanos;
-use crate::{Action, LogTuple, Violation};
+use crate::{Action, LogTuple, TraceId, Violation};
 
 /// An OOPS-shaped report of a timeline, from
 /// [`Timeline::report`](crate::Timeline::report): what an error report
@@ -19,12 +20,13 @@ use crate::{Action, LogTuple, Violation};
 /// [`to_json`](Self::to_json). The JSON has the keys `id`, `baseline` (RFC
 /// 3339, UTC), `duration_ms`, `timeline` (the 5-element log tuples of
 /// python-oops-timeline: `[start_ms, end_ms, category, detail,
-/// backtrace]`), `summary`, `violations` and `dropped`; then `actions`
-/// (each action with `start_us` and `duration_us` in microseconds, its
-/// category, detail, `outcome` and `error` text, `finished`, `nested`,
-/// `concurrent`, its drawing `lane` and `call_site`) and `request` (method,
-/// path, status, reason and error when a web layer made the report, else
-/// `null`).
+/// backtrace]`), `summary`, `violations` and `dropped`, and `trace_id`
+/// (after `id`) when the timeline carries a
+/// [`TraceContext`](crate::TraceContext); then `actions` (each action with
+/// `start_us` and `duration_us` in microseconds, its category, detail,
+/// `outcome` and `error` text, `finished`, `nested`, `concurrent`, its
+/// drawing `lane` and `call_site`) and `request` (method, path, status,
+/// reason and error when a web layer made the report, else `null`).
 ///
 /// ```
 /// use timeline_core::Timeline;
@@ -48,6 +50,8 @@ pub struct Report {
     pub(crate) dropped: u64,
     pub(crate) actions: Vec<Action>,
     pub(crate) request: Option<RequestContext>,
+    /// The distributed trace, if the timeline carries a trace context.
+    pub(crate) trace_id: Option<TraceId>,
 }
 
 impl Report {
@@ -70,6 +74,7 @@ impl Report {
             dropped,
             actions,
             request: None,
+            trace_id: None,
         }
     }
 
@@ -190,6 +195,13 @@ impl Report {
         &self.id
     }
 
+    /// The id of the distributed trace the request belongs to, when its
+    /// timeline carries a [`TraceContext`](crate::TraceContext): the link
+    /// from an OOPS report to the trace in Jaeger, Tempo or another backend.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.trace_id
+    }
+
     /// When the timeline started, wall-clock.
     pub fn baseline(&self) -> SystemTime {
         self.baseline
@@ -233,6 +245,9 @@ impl Report {
         let mut out = String::with_capacity(256 + 2 * details + self.actions.len() * 320);
         out.push_str("{\"id\":");
         json::push_str(&mut out, &self.id);
+        if let Some(trace_id) = self.trace_id {
+            let _ = write!(out, ",\"trace_id\":\"{trace_id}\"");
+        }
         out.push_str(",\"baseline\":");
         json::push_str(&mut out, &rfc3339(self.baseline));
         out.push_str(",\"duration_ms\":");
@@ -326,6 +341,40 @@ fn summary_json(out: &mut String, summary: &Summary) {
         out.push_str(",\"example\":");
         json::push_str(out, statement.example());
         out.push('}');
+    }
+    out.push_str("],\"findings\":[");
+    for (n, finding) in summary.findings().iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        finding_json(out, finding);
+    }
+    out.push_str("]}");
+}
+
+fn finding_json(out: &mut String, finding: &Finding) {
+    let _ = write!(out, "{{\"kind\":\"{}\",\"category\":", finding.kind());
+    json::push_str(out, finding.category());
+    out.push_str(",\"statement\":");
+    json::push_str(out, finding.statement());
+    let _ = write!(out, ",\"count\":{},\"total_ms\":", finding.count());
+    json::push_millis(out, saturating_nanos(finding.total()));
+    out.push_str(",\"example\":");
+    json::push_str(out, finding.example());
+    out.push_str(",\"call_sites\":[");
+    for (n, site) in finding.call_sites().iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"file\":");
+        json::push_str(out, site.location().file());
+        let _ = write!(
+            out,
+            ",\"line\":{},\"column\":{},\"count\":{}}}",
+            site.location().line(),
+            site.location().column(),
+            site.count()
+        );
     }
     out.push_str("]}");
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::ser::{Serialize, SerializeStruct, SerializeTuple, Serializer};
 
 use super::actions::{call_site, error_text, micros, outcome_word};
+use super::findings::{Finding, FindingSite};
 use super::oops::Report;
 use super::request::RequestContext;
 use super::summary::{CategoryStats, RepeatedStatement, Summary};
@@ -26,8 +27,12 @@ impl Serialize for Millis {
 
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut report = serializer.serialize_struct("Report", 9)?;
+        let fields = 9 + usize::from(self.trace_id().is_some());
+        let mut report = serializer.serialize_struct("Report", fields)?;
         report.serialize_field("id", self.id())?;
+        if let Some(trace_id) = self.trace_id() {
+            report.serialize_field("trace_id", &trace_id.to_string())?;
+        }
         report.serialize_field("baseline", &rfc3339(self.baseline()))?;
         report.serialize_field("duration_ms", &Millis(self.duration()))?;
         report.serialize_field("timeline", self.log_tuples())?;
@@ -56,7 +61,7 @@ impl Serialize for LogTuple {
 
 impl Serialize for Summary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut summary = serializer.serialize_struct("Summary", 7)?;
+        let mut summary = serializer.serialize_struct("Summary", 8)?;
         summary.serialize_field("line", &self.to_string())?;
         summary.serialize_field("actions", &self.action_count())?;
         summary.serialize_field("concurrent", &self.concurrent_count())?;
@@ -64,6 +69,7 @@ impl Serialize for Summary {
         summary.serialize_field("duration_ms", &Millis(self.duration()))?;
         summary.serialize_field("categories", self.categories())?;
         summary.serialize_field("repeated_statements", self.repeated_statements())?;
+        summary.serialize_field("findings", self.findings())?;
         summary.end()
     }
 }
@@ -88,6 +94,31 @@ impl Serialize for RepeatedStatement {
         statement.serialize_field("total_ms", &Millis(self.total()))?;
         statement.serialize_field("example", self.example())?;
         statement.end()
+    }
+}
+
+impl Serialize for Finding {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut finding = serializer.serialize_struct("Finding", 7)?;
+        finding.serialize_field("kind", &self.kind().to_string())?;
+        finding.serialize_field("category", self.category())?;
+        finding.serialize_field("statement", self.statement())?;
+        finding.serialize_field("count", &self.count())?;
+        finding.serialize_field("total_ms", &Millis(self.total()))?;
+        finding.serialize_field("example", self.example())?;
+        finding.serialize_field("call_sites", self.call_sites())?;
+        finding.end()
+    }
+}
+
+impl Serialize for FindingSite {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut site = serializer.serialize_struct("FindingSite", 4)?;
+        site.serialize_field("file", self.location().file())?;
+        site.serialize_field("line", &self.location().line())?;
+        site.serialize_field("column", &self.location().column())?;
+        site.serialize_field("count", &self.count())?;
+        site.end()
     }
 }
 

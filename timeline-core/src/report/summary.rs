@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+use super::findings::{self, Detection, Finding};
 use super::normalise::normalise;
 use super::time::millis;
-use crate::{Action, Outcome};
+use crate::{Action, Outcome, TraceId};
 
 /// The most of a category any text report shows: a category is a short
 /// label, and one that is not must not widen every line.
@@ -16,11 +17,15 @@ pub(crate) const CATEGORY_CHARS: usize = 40;
 /// How many of the slowest actions a summary lists.
 const SLOWEST: usize = 5;
 
+/// How many call sites of a finding a summary lists.
+const CALL_SITES: usize = 5;
+
 /// What a request's timeline adds up to, from
 /// [`Timeline::summary`](crate::Timeline::summary).
 ///
 /// `Display` gives the Launchpad log line; the alternate form (`{:#}`) adds a
-/// table per category, the slowest actions and the repeated statements.
+/// table per category, the slowest actions and the
+/// [findings](Summary::findings) among the repeated statements.
 /// Nesting actions (transactions and the like) contain other actions, so
 /// they are not counted again: the figures are those of the actions that do
 /// the work.
@@ -47,7 +52,10 @@ pub struct Summary {
     pub(crate) categories: Vec<CategoryStats>,
     pub(crate) slowest: Vec<Action>,
     pub(crate) repeated: Vec<RepeatedStatement>,
+    pub(crate) findings: Vec<Finding>,
     pub(crate) violations: usize,
+    /// The distributed trace, named at the end of the log line.
+    pub(crate) trace_id: Option<TraceId>,
 }
 
 /// The actions of one category: how many, how long in all, the longest.
@@ -77,12 +85,14 @@ impl Summary {
         dropped: u64,
         duration: Duration,
         violations: usize,
+        detection: &Detection<'_>,
     ) -> Summary {
         let mut categories: Vec<CategoryStats> = Vec::new();
         let mut category_index: HashMap<&str, usize> = HashMap::new();
         let mut repeated: Vec<RepeatedStatement> = Vec::new();
         let mut statement_index: HashMap<(&str, String), usize> = HashMap::new();
         let mut slowest: Vec<&Action> = Vec::with_capacity(SLOWEST + 1);
+        let mut members: Vec<(usize, &Action)> = Vec::with_capacity(actions.len());
         let mut count = 0u64;
         let mut concurrent = 0u64;
 
@@ -122,6 +132,7 @@ impl Summary {
             };
             repeated[index].count += 1;
             repeated[index].total += took;
+            members.push((index, action));
 
             // Insertion into a list of at most SLOWEST: linear overall.
             let at = slowest.partition_point(|kept| kept.duration_or_elapsed() >= took);
@@ -136,6 +147,7 @@ impl Summary {
                 .cmp(&a.total)
                 .then_with(|| a.category.cmp(&b.category))
         });
+        let findings = findings::find(&repeated, &members, detection);
         repeated.retain(|statement| statement.count > 1);
         repeated.sort_by(|a, b| {
             b.total
@@ -151,8 +163,16 @@ impl Summary {
             categories,
             slowest: slowest.into_iter().cloned().collect(),
             repeated,
+            findings,
             violations,
+            trace_id: None,
         }
+    }
+
+    /// The summary with the trace id its log line names.
+    pub(crate) fn with_trace_id(mut self, trace_id: Option<TraceId>) -> Summary {
+        self.trace_id = trace_id;
+        self
     }
 
     /// How many actions the request issued, dropped ones included (nesting
@@ -202,9 +222,63 @@ impl Summary {
     }
 
     /// Statements issued more than once (after replacing literal values by
-    /// placeholders), by total time, longest first: N+1 candidates.
+    /// placeholders), by total time, longest first: N+1 candidates, every
+    /// one of them; [`findings`](Self::findings) are those worth a look.
+    ///
+    /// Statements compare equal by the rules on which PostgreSQL's
+    /// `pg_stat_statements`, MySQL's statement digests and Percona's
+    /// `pt-fingerprint` agree: literals of every kind (numbers, strings,
+    /// `TRUE`, a `NULL` value) become `?`, an `IN (…)` list of values and a
+    /// run of `VALUES (…)` rows become `(...)`, comments, `ASC` and a final
+    /// `;` go, and neither whitespace nor the case of keywords and names
+    /// matters, nor quotes around a name (`"bug"` is `bug`: double quotes
+    /// quote names, as in standard SQL and PostgreSQL, not strings as in
+    /// MySQL). Placeholders (`$1`, `?`, `:name`) stay as written.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// timeline.start("SQL-main", "select * from Bug where id in (1, 2);").unwrap().finish();
+    /// timeline.start("SQL-main", r#"SELECT * FROM "bug" WHERE id IN (3) -- again"#).unwrap().finish();
+    /// let summary = timeline.summary();
+    /// let repeated = &summary.repeated_statements()[0];
+    /// assert_eq!((repeated.statement(), repeated.count()), ("SELECT * FROM bug WHERE id IN (...)", 2));
+    /// ```
     pub fn repeated_statements(&self) -> &[RepeatedStatement] {
         &self.repeated
+    }
+
+    /// The repeated statements worth a look, by total time, longest first:
+    /// each [similar](crate::FindingKind::Similar) (the same statement with
+    /// other values, the N+1 signal) or
+    /// [duplicate](crate::FindingKind::Duplicate) (the very same statement
+    /// again), with its count, time, call sites and an example. Unlike
+    /// [`repeated_statements`](Self::repeated_statements), findings follow
+    /// the timeline's [`FindingRules`](crate::FindingRules) (thresholds, an
+    /// allow-list) and its [pauses](crate::Timeline::pause_findings).
+    ///
+    /// ```
+    /// use timeline_core::{FindingKind, Timeline};
+    ///
+    /// let timeline = Timeline::new();
+    /// for id in [7, 8, 9] {
+    ///     timeline.start("SQL-main", format!("SELECT name FROM person WHERE id = {id}")).unwrap().finish();
+    /// }
+    /// let summary = timeline.summary();
+    /// let finding = &summary.findings()[0];
+    /// assert_eq!((finding.kind(), finding.count()), (FindingKind::Similar, 3));
+    /// assert!(format!("{summary:#}").contains("similar"));
+    /// ```
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// The id of the distributed trace the request belongs to, when its
+    /// timeline carries a [`TraceContext`](crate::TraceContext); the log
+    /// line then ends in `, trace <id>`.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.trace_id
     }
 
     /// How many overlaps `#[timed]`, the bridges and `record` ran into.
@@ -282,6 +356,9 @@ impl fmt::Display for Summary {
         if self.concurrent > 0 {
             write!(f, " ({} concurrent)", self.concurrent)?;
         }
+        if let Some(trace_id) = self.trace_id {
+            write!(f, ", trace {trace_id}")?;
+        }
         if !f.alternate() {
             return Ok(());
         }
@@ -327,18 +404,36 @@ impl fmt::Display for Summary {
                 )?;
             }
         }
-        if !self.repeated.is_empty() {
-            f.write_str("\n\nRepeated statements (N+1 candidates):")?;
-            for statement in &self.repeated {
+        if !self.findings.is_empty() {
+            f.write_str("\n\nFindings (N+1 candidates):")?;
+            for finding in &self.findings {
                 write!(
                     f,
-                    "\n  {:>4}×  {:>11}  {}  {}\n         e.g. {}",
-                    statement.count,
-                    millis(statement.total),
-                    one_line(&statement.category, CATEGORY_CHARS),
-                    one_line(&statement.statement, 120),
-                    one_line(&statement.example, 120)
+                    "\n  {:>4}×  {:>11}  {:<9}  {}  {}\n         e.g. {}",
+                    finding.count(),
+                    millis(finding.total()),
+                    finding.kind().to_string(),
+                    one_line(finding.category(), CATEGORY_CHARS),
+                    one_line(finding.statement(), 120),
+                    one_line(finding.example(), 120)
                 )?;
+                let sites = finding.call_sites();
+                for site in sites.iter().take(CALL_SITES) {
+                    write!(
+                        f,
+                        "\n         at {}:{} ({}×)",
+                        one_line(site.location().file(), 120),
+                        site.location().line(),
+                        site.count()
+                    )?;
+                }
+                if sites.len() > CALL_SITES {
+                    write!(
+                        f,
+                        "\n         and {} more call sites",
+                        sites.len() - CALL_SITES
+                    )?;
+                }
             }
         }
         if self.dropped > 0 {

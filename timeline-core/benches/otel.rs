@@ -1,0 +1,100 @@
+//! The cost per exported action, against building the same spans live
+//! through `tracing-opentelemetry`, in one run:
+//! `cargo bench -p timeline-core --features opentelemetry --bench otel`.
+//!
+//! Every case is one "request" of `ACTIONS` SQL actions under a request
+//! span, through the same SDK tracer provider (AlwaysOn, no processor: what
+//! is measured is building and ending spans, not shipping them), so the
+//! per-action figure is the iteration time divided by `ACTIONS`.
+//!
+//! - `timeline_record_and_export`: the whole cost — the actions recorded on
+//!   a timeline while the request runs, then `export` after it.
+//! - `timeline_export_only`: `export` of an already recorded timeline: what
+//!   runs after the response, off the request's path.
+//! - `timeline_record_only`: what stays on the request's path.
+//! - `tracing_opentelemetry_live`: the same spans built while the request
+//!   runs, by `tracing-opentelemetry` under a `tracing` registry.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use timeline_core::Timeline;
+use timeline_core::integrations::opentelemetry::{RequestSpan, export};
+use tracing::Dispatch;
+use tracing_subscriber::prelude::*;
+
+const ACTIONS: u64 = 100;
+const STATEMENT: &str = "SELECT name, email FROM person WHERE id = ?";
+
+fn record(timeline: &Timeline) {
+    for _ in 0..ACTIONS {
+        drop(timeline.start("SQL-main", STATEMENT));
+    }
+}
+
+fn per_action(c: &mut Criterion) {
+    let provider = SdkTracerProvider::builder().build();
+    let tracer = provider.tracer("bench");
+    let mut group = c.benchmark_group("otel_export");
+    group.throughput(Throughput::Elements(ACTIONS));
+
+    group.bench_function("timeline_record_and_export", |b| {
+        b.iter(|| {
+            let timeline = Timeline::new();
+            record(&timeline);
+            black_box(export(&timeline, &tracer, RequestSpan::new("GET")))
+        })
+    });
+    group.bench_function("timeline_export_only", |b| {
+        b.iter_batched(
+            || {
+                let timeline = Timeline::new();
+                record(&timeline);
+                timeline
+            },
+            |timeline| black_box(export(&timeline, &tracer, RequestSpan::new("GET"))),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("timeline_record_only", |b| {
+        b.iter(|| {
+            let timeline = Timeline::new();
+            record(&timeline);
+            black_box(timeline.len())
+        })
+    });
+
+    let live = Dispatch::new(
+        tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
+    );
+    tracing::dispatcher::with_default(&live, || {
+        group.bench_function("tracing_opentelemetry_live", |b| {
+            b.iter(|| {
+                let request = tracing::info_span!("GET");
+                let _request = request.enter();
+                for _ in 0..ACTIONS {
+                    let span = tracing::info_span!(
+                        "SQL-main",
+                        db.system.name = "other_sql",
+                        db.query.text = STATEMENT
+                    );
+                    drop(span.enter());
+                }
+            })
+        });
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = per_action
+}
+criterion_main!(benches);

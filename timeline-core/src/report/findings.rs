@@ -1,0 +1,979 @@
+//! Findings: the repeated statements of a request worth a look, told apart
+//! by kind (*similar*: the same statement with other values, the N+1
+//! signal; *duplicate*: the very same statement again), with their call
+//! sites, filtered by thresholds, an allow-list and pauses.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::normalise::{hides_values, normalise};
+use super::summary::RepeatedStatement;
+use crate::{Action, Timeline};
+
+/// The kind of a [`Finding`].
+///
+/// ```
+/// use timeline_core::{FindingKind, Timeline};
+///
+/// let timeline = Timeline::new();
+/// for id in [1, 2, 3] {
+///     timeline.start("SQL-main", format!("SELECT * FROM bug WHERE id = {id}")).unwrap().finish();
+/// }
+/// for _ in 0..2 {
+///     timeline.start("SQL-main", "SELECT * FROM config").unwrap().finish();
+/// }
+/// let summary = timeline.summary();
+/// let kinds: Vec<FindingKind> = summary.findings().iter().map(|f| f.kind()).collect();
+/// assert_eq!(kinds, [FindingKind::Similar, FindingKind::Duplicate]);
+/// assert_eq!(FindingKind::Similar.to_string(), "similar");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// The same statement once its values are replaced by placeholders,
+    /// issued with different values (or with values the detail does not
+    /// show, such as `$1` bound by the driver): a loop that issues one
+    /// query per item, the N+1 signal. One query with an `IN` list would
+    /// do.
+    Similar,
+    /// The very same statement, byte for byte, values included: the same
+    /// data fetched again. Keep the first result instead.
+    Duplicate,
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FindingKind::Similar => "similar",
+            FindingKind::Duplicate => "duplicate",
+        })
+    }
+}
+
+/// Where actions of a [`Finding`] were issued from, and how many.
+///
+/// ```
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::new();
+/// for id in [1, 2] {
+///     timeline.start("SQL-main", format!("SELECT * FROM bug WHERE id = {id}")).unwrap().finish();
+/// }
+/// let summary = timeline.summary();
+/// for site in summary.findings()[0].call_sites() {
+///     println!("{}:{} issued it {} times", site.location().file(), site.location().line(), site.count());
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FindingSite {
+    location: &'static Location<'static>,
+    count: u64,
+}
+
+impl FindingSite {
+    /// The source location that issued the actions.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+
+    /// How many of the finding's actions it issued.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+/// A repeated statement worth a look: one statement (within one category)
+/// issued [`min_repeats`](FindingRules::min_repeats) times or more, taking
+/// [`min_total`](FindingRules::min_total) or more in all, not allowed by the
+/// timeline's [`FindingRules`] and not issued during a
+/// [pause](Timeline::pause_findings).
+///
+/// ```
+/// use timeline_core::{FindingKind, Timeline};
+///
+/// let timeline = Timeline::new();
+/// for id in 1..=20 {
+///     timeline.start("SQL-main", format!("SELECT * FROM person WHERE id = {id}")).unwrap().finish();
+/// }
+/// let summary = timeline.summary();
+/// let finding = &summary.findings()[0];
+/// assert_eq!(finding.kind(), FindingKind::Similar);
+/// assert_eq!(finding.category(), "SQL-main");
+/// assert_eq!(finding.statement(), "SELECT * FROM person WHERE id = ?");
+/// assert_eq!(finding.count(), 20);
+/// assert_eq!(finding.example(), "SELECT * FROM person WHERE id = 1");
+/// assert!(finding.total() <= summary.duration());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    kind: FindingKind,
+    category: String,
+    statement: String,
+    count: u64,
+    total: Duration,
+    example: String,
+    call_sites: Vec<FindingSite>,
+}
+
+impl Finding {
+    /// Similar (other values: N+1) or duplicate (the same values again).
+    pub fn kind(&self) -> FindingKind {
+        self.kind
+    }
+
+    /// The category of the actions, e.g. `SQL-main`.
+    pub fn category(&self) -> &str {
+        &self.category
+    }
+
+    /// The statement with its values replaced by placeholders (see the
+    /// summary's [repeated statements](crate::Summary::repeated_statements)
+    /// for the rules).
+    pub fn statement(&self) -> &str {
+        &self.statement
+    }
+
+    /// How many times it was issued, pauses and allowed call sites left
+    /// out.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Their time added up.
+    pub fn total(&self) -> Duration {
+        self.total
+    }
+
+    /// One of the actual details, the first one issued.
+    pub fn example(&self) -> &str {
+        &self.example
+    }
+
+    /// Where the actions were issued from, most first; empty where no
+    /// action knows its call site.
+    pub fn call_sites(&self) -> &[FindingSite] {
+        &self.call_sites
+    }
+}
+
+type AllowPredicate = Arc<dyn Fn(&Finding) -> bool + Send + Sync>;
+
+/// What makes a repeated statement a [`Finding`]: thresholds and an
+/// allow-list, given to [`TimelineBuilder::finding_rules`](crate::TimelineBuilder::finding_rules).
+///
+/// # Defaults and why
+///
+/// - [`min_repeats`](Self::min_repeats) is **2**: a timeline is one request,
+///   looked at in a test or an error report, and a statement issued twice
+///   is already the pattern that grows with the data — what Launchpad's
+///   repeated-statement report, prosopite and django-zeal flag by default.
+///   Monitoring that samples production traffic wants fewer, larger
+///   findings: Sentry's N+1 detector asks for about five repeats and 50 ms.
+/// - [`min_total`](Self::min_total) is **zero**: in tests the database is
+///   small and fast, so time says nothing about the loop; the count does.
+///
+/// ```
+/// use std::time::Duration;
+/// use timeline_core::{FindingRules, Timeline};
+///
+/// let rules = FindingRules::new()
+///     .min_repeats(5)
+///     .min_total(Duration::from_millis(50))
+///     .allow_statement("SELECT * FROM settings WHERE key = 'x'")
+///     .allow_call_site("src/cache.rs");
+/// let timeline = Timeline::builder().finding_rules(rules).build();
+/// for id in 0..3 {
+///     timeline.start("SQL-main", format!("SELECT * FROM bug WHERE id = {id}")).unwrap().finish();
+/// }
+/// assert!(timeline.summary().findings().is_empty(), "3 repeats < 5");
+/// ```
+#[derive(Clone)]
+pub struct FindingRules {
+    min_repeats: u64,
+    min_total: Duration,
+    statements: Vec<String>,
+    call_sites: Vec<String>,
+    predicates: Vec<AllowPredicate>,
+}
+
+impl Default for FindingRules {
+    fn default() -> Self {
+        FindingRules {
+            min_repeats: 2,
+            min_total: Duration::ZERO,
+            statements: Vec::new(),
+            call_sites: Vec::new(),
+            predicates: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for FindingRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FindingRules")
+            .field("min_repeats", &self.min_repeats)
+            .field("min_total", &self.min_total)
+            .field("statements", &self.statements)
+            .field("call_sites", &self.call_sites)
+            .field("predicates", &self.predicates.len())
+            .finish()
+    }
+}
+
+impl FindingRules {
+    /// The defaults: at least 2 repeats, any total time, nothing allowed.
+    ///
+    /// ```
+    /// use timeline_core::FindingRules;
+    ///
+    /// let rules = FindingRules::new();
+    /// assert_eq!(rules.repeats_needed(), 2);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A statement is a finding only if issued at least this many times
+    /// (default 2; 0 and 1 count as 2, since one action repeats nothing).
+    ///
+    /// ```
+    /// use timeline_core::{FindingRules, Timeline};
+    ///
+    /// let timeline = Timeline::builder().finding_rules(FindingRules::new().min_repeats(3)).build();
+    /// for id in [1, 2] {
+    ///     timeline.start("SQL-main", format!("SELECT * FROM bug WHERE id = {id}")).unwrap().finish();
+    /// }
+    /// assert!(timeline.summary().findings().is_empty());
+    /// ```
+    pub fn min_repeats(mut self, repeats: u64) -> Self {
+        self.min_repeats = repeats;
+        self
+    }
+
+    /// How many repeats make a finding, after the floor of 2.
+    ///
+    /// ```
+    /// use timeline_core::FindingRules;
+    ///
+    /// assert_eq!(FindingRules::new().min_repeats(0).repeats_needed(), 2);
+    /// assert_eq!(FindingRules::new().min_repeats(7).repeats_needed(), 7);
+    /// ```
+    pub fn repeats_needed(&self) -> u64 {
+        self.min_repeats.max(2)
+    }
+
+    /// A statement is a finding only if its actions took at least this
+    /// long in all (default zero).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use timeline_core::{FindingRules, Timeline};
+    ///
+    /// let rules = FindingRules::new().min_total(Duration::from_millis(50));
+    /// let timeline = Timeline::builder().finding_rules(rules).build();
+    /// for id in [1, 2] {
+    ///     let detail = format!("SELECT * FROM bug WHERE id = {id}");
+    ///     timeline.record("SQL-main", detail, Instant::now(), Duration::from_millis(1));
+    /// }
+    /// assert!(timeline.summary().findings().is_empty());
+    /// ```
+    pub fn min_total(mut self, total: Duration) -> Self {
+        self.min_total = total;
+        self
+    }
+
+    /// Allow the statements that contain `pattern`, once both are
+    /// normalised: `"FROM settings"` allows every statement reading the
+    /// settings table, `"SELECT * FROM t WHERE id = 1"` that statement with
+    /// any id. For a known, accepted repeat.
+    ///
+    /// ```
+    /// use timeline_core::{FindingRules, Timeline};
+    ///
+    /// let rules = FindingRules::new().allow_statement("from Settings where key = 'theme'");
+    /// let timeline = Timeline::builder().finding_rules(rules).build();
+    /// for key in ["theme", "locale"] {
+    ///     let detail = format!("SELECT value FROM settings WHERE key = '{key}'");
+    ///     timeline.start("SQL-main", detail).unwrap().finish();
+    /// }
+    /// assert!(timeline.summary().findings().is_empty());
+    /// ```
+    pub fn allow_statement(mut self, pattern: impl AsRef<str>) -> Self {
+        let pattern = normalise(pattern.as_ref());
+        if !pattern.is_empty() {
+            self.statements.push(pattern);
+        }
+        self
+    }
+
+    /// Leave out the actions issued from a source file whose path contains
+    /// `path` (`"src/cache.rs"`, `"src/admin/"`): code whose repeats are
+    /// known and accepted. Actions whose call site is unknown are not left
+    /// out.
+    ///
+    /// ```
+    /// use timeline_core::FindingRules;
+    ///
+    /// let rules = FindingRules::new().allow_call_site("src/admin/");
+    /// assert!(format!("{rules:?}").contains("src/admin/"));
+    /// ```
+    pub fn allow_call_site(mut self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        if !path.is_empty() {
+            self.call_sites.push(path);
+        }
+        self
+    }
+
+    /// Allow the findings for which `predicate` returns `true`. It runs
+    /// while a summary or report is made, without any lock held; if it
+    /// panics, the finding is kept; if it makes a summary itself, the
+    /// predicates do not run for that inner summary (no recursion).
+    ///
+    /// ```
+    /// use timeline_core::{FindingKind, FindingRules, Timeline};
+    ///
+    /// let rules = FindingRules::new().allow_if(|f| f.kind() == FindingKind::Duplicate);
+    /// let timeline = Timeline::builder().finding_rules(rules).build();
+    /// for _ in 0..2 {
+    ///     timeline.start("SQL-main", "SELECT * FROM config").unwrap().finish();
+    /// }
+    /// assert!(timeline.summary().findings().is_empty());
+    /// ```
+    pub fn allow_if(
+        mut self,
+        predicate: impl Fn(&Finding) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.predicates.push(Arc::new(predicate));
+        self
+    }
+
+    fn allows_call_site(&self, location: &Location<'_>) -> bool {
+        self.call_sites
+            .iter()
+            .any(|path| location.file().contains(path.as_str()))
+    }
+
+    fn allows_statement(&self, statement: &str) -> bool {
+        self.statements
+            .iter()
+            .any(|pattern| statement.contains(pattern.as_str()))
+    }
+}
+
+/// The most pauses a timeline keeps apart; past it, the last one stretches
+/// to cover the later ones, which leaves out more actions, never fewer.
+const MAX_PAUSES: usize = 1_024;
+
+/// The pauses of a timeline: intervals of its clock during which the
+/// actions that start are left out of findings.
+#[derive(Debug, Default)]
+pub(crate) struct Pauses {
+    intervals: Mutex<Vec<Pause>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pause {
+    start_ns: u64,
+    /// `u64::MAX` while a guard still holds it.
+    end_ns: u64,
+    holders: u32,
+}
+
+impl Pauses {
+    fn open(&self, now_ns: u64) -> usize {
+        let mut intervals = self.intervals.lock();
+        if intervals.len() < MAX_PAUSES {
+            intervals.push(Pause {
+                start_ns: now_ns,
+                end_ns: u64::MAX,
+                holders: 1,
+            });
+            return intervals.len() - 1;
+        }
+        let last = intervals.len() - 1;
+        if let Some(pause) = intervals.get_mut(last) {
+            pause.end_ns = u64::MAX;
+            pause.holders = pause.holders.saturating_add(1);
+        }
+        last
+    }
+
+    fn close(&self, index: usize, now_ns: u64) {
+        let mut intervals = self.intervals.lock();
+        if let Some(pause) = intervals.get_mut(index) {
+            pause.holders = pause.holders.saturating_sub(1);
+            if pause.holders == 0 {
+                pause.end_ns = now_ns.max(pause.start_ns);
+            }
+        }
+    }
+
+    /// The pauses as disjoint intervals, sorted.
+    fn merged(&self) -> Vec<(u64, u64)> {
+        let mut intervals: Vec<(u64, u64)> = self
+            .intervals
+            .lock()
+            .iter()
+            .map(|p| (p.start_ns, p.end_ns))
+            .collect();
+        intervals.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(intervals.len());
+        for (start, end) in intervals {
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        merged
+    }
+}
+
+/// Holds a pause of the findings of a timeline; dropping it ends the
+/// pause. From [`Timeline::pause_findings`].
+#[must_use = "dropping the guard ends the pause"]
+#[derive(Debug)]
+pub struct FindingsPause {
+    timeline: Timeline,
+    index: usize,
+}
+
+impl Drop for FindingsPause {
+    fn drop(&mut self) {
+        let inner = &self.timeline.inner;
+        inner.pauses.close(self.index, inner.clock.now_ns());
+    }
+}
+
+impl Timeline {
+    /// Pause finding repeated statements until the guard is dropped: the
+    /// actions that *start* meanwhile are still recorded, counted and shown,
+    /// but left out of [`Summary::findings`](crate::Summary::findings) (and
+    /// so of the assertions built on them). For a loop whose repeats are
+    /// known and accepted, like prosopite's `pause` and django-zeal's
+    /// `zeal_ignore`. A pause is of the timeline, over time: actions started
+    /// by other threads on the same timeline meanwhile are left out too.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// {
+    ///     let _pause = timeline.pause_findings();
+    ///     for id in 1..=3 {
+    ///         timeline.start("SQL-main", format!("SELECT * FROM warmup WHERE id = {id}")).unwrap().finish();
+    ///     }
+    /// }
+    /// assert_eq!(timeline.len(), 3);
+    /// assert!(timeline.summary().findings().is_empty());
+    /// assert_eq!(timeline.summary().repeated_statements()[0].count(), 3);
+    /// ```
+    pub fn pause_findings(&self) -> FindingsPause {
+        let index = self.inner.pauses.open(self.inner.clock.now_ns());
+        FindingsPause {
+            timeline: self.clone(),
+            index,
+        }
+    }
+
+    /// Runs `f` with findings paused (see
+    /// [`pause_findings`](Self::pause_findings)); the pause ends when `f`
+    /// returns or panics.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// let warmed = timeline.without_findings(|| {
+    ///     for id in 1..=3 {
+    ///         timeline.start("SQL-main", format!("SELECT * FROM warmup WHERE id = {id}")).unwrap().finish();
+    ///     }
+    ///     3
+    /// });
+    /// assert_eq!(warmed, 3);
+    /// assert!(timeline.summary().findings().is_empty());
+    /// ```
+    pub fn without_findings<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _pause = self.pause_findings();
+        f()
+    }
+
+    /// What findings are made with: the rules, and the pauses as of now.
+    pub(crate) fn detection(&self) -> Detection<'_> {
+        Detection {
+            rules: &self.inner.config.finding_rules,
+            paused: self.inner.pauses.merged(),
+        }
+    }
+}
+
+/// The rules and the pauses of a timeline, for [`find`].
+pub(crate) struct Detection<'a> {
+    rules: &'a FindingRules,
+    paused: Vec<(u64, u64)>,
+}
+
+impl Detection<'_> {
+    fn is_paused(&self, action: &Action) -> bool {
+        let start = action.start_ns;
+        let at = self.paused.partition_point(|(from, _)| *from <= start);
+        at > 0 && self.paused.get(at - 1).is_some_and(|(_, end)| start < *end)
+    }
+}
+
+/// Where `action` was issued from, when known without a backtrace (a
+/// bridge's actions, whose call site comes from a backtrace, are grouped
+/// under none).
+fn call_site(action: &Action) -> Option<&'static Location<'static>> {
+    action.call_site
+}
+
+thread_local! {
+    /// Set while an allow predicate runs on this thread: a summary made
+    /// inside it does not run the predicates again.
+    static IN_PREDICATE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The findings among `groups` (every statement of the summary, repeated or
+/// not), given which group each non-nesting action belongs to.
+pub(crate) fn find(
+    groups: &[RepeatedStatement],
+    members: &[(usize, &Action)],
+    detection: &Detection<'_>,
+) -> Vec<Finding> {
+    find_with(groups, members, detection, call_site)
+}
+
+/// [`find`], with where each action was issued from given by `call_site`.
+fn find_with(
+    groups: &[RepeatedStatement],
+    members: &[(usize, &Action)],
+    detection: &Detection<'_>,
+    call_site: impl Fn(&Action) -> Option<&'static Location<'static>>,
+) -> Vec<Finding> {
+    let rules = detection.rules;
+    let mut tallies: Vec<Tally<'_>> = groups.iter().map(|_| Tally::default()).collect();
+    for &(group, action) in members {
+        let site = call_site(action);
+        if detection.is_paused(action) || site.is_some_and(|s| rules.allows_call_site(s)) {
+            continue;
+        }
+        let Some(tally) = tallies.get_mut(group) else {
+            continue;
+        };
+        tally.count += 1;
+        tally.total += action.duration_or_elapsed();
+        match tally.first {
+            None => {
+                tally.first = Some(action.detail());
+                tally.identical = true;
+            }
+            Some(first) => tally.identical &= first == action.detail(),
+        }
+        if let Some(site) = site {
+            *tally.sites.entry(site).or_default() += 1;
+        }
+    }
+
+    let mut findings: Vec<Finding> = Vec::new();
+    for (group, tally) in groups.iter().zip(tallies) {
+        let Some(example) = tally.first else {
+            continue;
+        };
+        if tally.count < rules.repeats_needed()
+            || tally.total < rules.min_total
+            || rules.allows_statement(&group.statement)
+        {
+            continue;
+        }
+        let kind = if tally.identical && !hides_values(example) {
+            FindingKind::Duplicate
+        } else {
+            FindingKind::Similar
+        };
+        let mut call_sites: Vec<FindingSite> = tally
+            .sites
+            .into_iter()
+            .map(|(location, count)| FindingSite { location, count })
+            .collect();
+        call_sites.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.location.file().cmp(b.location.file()))
+                .then_with(|| a.location.line().cmp(&b.location.line()))
+        });
+        findings.push(Finding {
+            kind,
+            category: group.category.clone(),
+            statement: group.statement.clone(),
+            count: tally.count,
+            total: tally.total,
+            example: example.to_owned(),
+            call_sites,
+        });
+    }
+    if !rules.predicates.is_empty() {
+        findings.retain(|finding| !allowed_by_predicates(rules, finding));
+    }
+    findings.sort_by(|a, b| {
+        b.total
+            .cmp(&a.total)
+            .then_with(|| b.count.cmp(&a.count))
+            .then_with(|| a.statement.cmp(&b.statement))
+    });
+    findings
+}
+
+#[derive(Default)]
+struct Tally<'a> {
+    count: u64,
+    total: Duration,
+    first: Option<&'a str>,
+    identical: bool,
+    sites: HashMap<&'static Location<'static>, u64>,
+}
+
+/// Whether a predicate allows `finding`: user code, run without a lock,
+/// its panics contained, and not at all from inside another predicate.
+fn allowed_by_predicates(rules: &FindingRules, finding: &Finding) -> bool {
+    if IN_PREDICATE.with(Cell::get) {
+        return false;
+    }
+    IN_PREDICATE.with(|flag| flag.set(true));
+    let allowed = rules
+        .predicates
+        .iter()
+        .any(|predicate| catch_unwind(AssertUnwindSafe(|| predicate(finding))).unwrap_or(false));
+    IN_PREDICATE.with(|flag| flag.set(false));
+    allowed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::Location;
+    use std::time::{Duration, Instant};
+
+    use super::{FindingKind, FindingRules, MAX_PAUSES, find_with};
+    use crate::report::normalise::normalise;
+    use crate::report::summary::RepeatedStatement;
+    use crate::{Action, Timeline};
+
+    fn run(timeline: &Timeline, details: &[&str]) {
+        for detail in details {
+            timeline
+                .start("SQL-main", (*detail).to_owned())
+                .unwrap()
+                .finish();
+        }
+    }
+
+    #[test]
+    fn other_values_are_similar_and_the_same_values_duplicate() {
+        let timeline = Timeline::new();
+        run(
+            &timeline,
+            &[
+                "SELECT * FROM bug WHERE id = 1",
+                "SELECT * FROM bug WHERE id = 2",
+                "SELECT * FROM config",
+                "SELECT * FROM config",
+                // The values are bound by the driver: they may differ.
+                "SELECT * FROM person WHERE id = $1",
+                "SELECT * FROM person WHERE id = $1",
+                // diesel shows its binds: these are the same values.
+                "SELECT * FROM tag WHERE id = ? -- binds: [3]",
+                "SELECT * FROM tag WHERE id = ? -- binds: [3]",
+                // Some of the same values among others: similar.
+                "SELECT * FROM team WHERE id = 1",
+                "SELECT * FROM team WHERE id = 1",
+                "SELECT * FROM team WHERE id = 2",
+                "SELECT * FROM once",
+            ],
+        );
+        let summary = timeline.summary();
+        let mut kinds: Vec<(&str, FindingKind, u64)> = summary
+            .findings()
+            .iter()
+            .map(|f| (f.statement(), f.kind(), f.count()))
+            .collect();
+        kinds.sort_by_key(|(statement, _, _)| *statement);
+        assert_eq!(
+            kinds,
+            [
+                ("SELECT * FROM bug WHERE id = ?", FindingKind::Similar, 2),
+                ("SELECT * FROM config", FindingKind::Duplicate, 2),
+                (
+                    "SELECT * FROM person WHERE id = $1",
+                    FindingKind::Similar,
+                    2
+                ),
+                ("SELECT * FROM tag WHERE id = ?", FindingKind::Duplicate, 2),
+                ("SELECT * FROM team WHERE id = ?", FindingKind::Similar, 3),
+            ]
+        );
+        let team = summary
+            .findings()
+            .iter()
+            .find(|f| f.statement().contains("team"))
+            .unwrap();
+        assert_eq!(team.example(), "SELECT * FROM team WHERE id = 1");
+        assert!(!team.call_sites().is_empty());
+        assert!(
+            team.call_sites()
+                .iter()
+                .all(|site| site.location().file() == file!())
+        );
+    }
+
+    #[test]
+    fn thresholds_leave_out_the_few_and_the_fast() {
+        let rules = FindingRules::new()
+            .min_repeats(3)
+            .min_total(Duration::from_millis(10));
+        let timeline = Timeline::builder().finding_rules(rules).build();
+        let now = Instant::now();
+        let record = |detail: String, ms: u64| {
+            timeline.record("SQL-main", detail, now, Duration::from_millis(ms));
+        };
+        for id in 0..2 {
+            record(format!("SELECT * FROM few WHERE id = {id}"), 20);
+        }
+        for id in 0..5 {
+            record(format!("SELECT * FROM fast WHERE id = {id}"), 1);
+        }
+        for id in 0..3 {
+            record(format!("SELECT * FROM slow WHERE id = {id}"), 4);
+        }
+        let summary = timeline.summary();
+        let found: Vec<&str> = summary.findings().iter().map(|f| f.statement()).collect();
+        assert_eq!(found, ["SELECT * FROM slow WHERE id = ?"]);
+        assert_eq!(summary.findings()[0].total(), Duration::from_millis(12));
+        assert_eq!(summary.repeated_statements().len(), 3, "the list is whole");
+    }
+
+    #[test]
+    fn allowed_statements_are_matched_once_normalised() {
+        let rules = FindingRules::new()
+            .allow_statement("from SETTINGS where key='a'")
+            .allow_statement("  ");
+        let timeline = Timeline::builder().finding_rules(rules).build();
+        run(
+            &timeline,
+            &[
+                "SELECT value FROM settings WHERE key = 'theme'",
+                "SELECT value FROM settings WHERE key = 'locale'",
+                "SELECT * FROM bug WHERE id = 1",
+                "SELECT * FROM bug WHERE id = 2",
+            ],
+        );
+        let summary = timeline.summary();
+        assert_eq!(summary.findings().len(), 1);
+        assert_eq!(
+            summary.findings()[0].statement(),
+            "SELECT * FROM bug WHERE id = ?"
+        );
+    }
+
+    #[test]
+    fn a_pause_leaves_out_what_starts_during_it() {
+        let timeline = Timeline::new();
+        run(&timeline, &["SELECT * FROM a WHERE id = 1"]);
+        let pause = timeline.pause_findings();
+        run(&timeline, &["SELECT * FROM a WHERE id = 2"]);
+        timeline.without_findings(|| {
+            run(
+                &timeline,
+                &[
+                    "SELECT * FROM b WHERE id = 1",
+                    "SELECT * FROM b WHERE id = 2",
+                ],
+            );
+        });
+        // Still paused: the outer guard holds.
+        run(&timeline, &["SELECT * FROM b WHERE id = 3"]);
+        drop(pause);
+        run(
+            &timeline,
+            &[
+                "SELECT * FROM c WHERE id = 1",
+                "SELECT * FROM c WHERE id = 2",
+            ],
+        );
+        let summary = timeline.summary();
+        let found: Vec<(&str, u64)> = summary
+            .findings()
+            .iter()
+            .map(|f| (f.statement(), f.count()))
+            .collect();
+        assert_eq!(found, [("SELECT * FROM c WHERE id = ?", 2)]);
+        assert_eq!(timeline.len(), 7, "paused actions are still recorded");
+    }
+
+    #[test]
+    fn a_pause_ends_when_its_closure_panics() {
+        let timeline = Timeline::new();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            timeline.without_findings(|| panic!("in the paused block"))
+        }));
+        assert!(result.is_err());
+        run(
+            &timeline,
+            &[
+                "SELECT * FROM c WHERE id = 1",
+                "SELECT * FROM c WHERE id = 2",
+            ],
+        );
+        assert_eq!(timeline.summary().findings().len(), 1);
+    }
+
+    #[test]
+    fn past_the_most_pauses_the_last_stretches_and_still_covers() {
+        let timeline = Timeline::new();
+        for _ in 0..MAX_PAUSES + 10 {
+            drop(timeline.pause_findings());
+        }
+        assert_eq!(timeline.inner.pauses.intervals.lock().len(), MAX_PAUSES);
+        timeline.without_findings(|| {
+            run(
+                &timeline,
+                &[
+                    "SELECT * FROM a WHERE id = 1",
+                    "SELECT * FROM a WHERE id = 2",
+                ],
+            );
+        });
+        assert!(timeline.summary().findings().is_empty());
+        assert!(
+            timeline
+                .inner
+                .pauses
+                .intervals
+                .lock()
+                .iter()
+                .all(|p| p.holders == 0),
+            "every pause ended"
+        );
+    }
+
+    #[test]
+    fn a_panicking_predicate_keeps_the_finding() {
+        let rules = FindingRules::new().allow_if(|_| panic!("a broken predicate"));
+        let timeline = Timeline::builder().finding_rules(rules).build();
+        run(
+            &timeline,
+            &[
+                "SELECT * FROM a WHERE id = 1",
+                "SELECT * FROM a WHERE id = 2",
+            ],
+        );
+        assert_eq!(timeline.summary().findings().len(), 1);
+        // And the next summary on this thread runs predicates again.
+        assert_eq!(timeline.summary().findings().len(), 1);
+    }
+
+    #[test]
+    fn a_predicate_may_use_the_timeline_without_deadlock_or_recursion() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let calls = Arc::new(AtomicUsize::new(0));
+        let slot: Arc<std::sync::OnceLock<Timeline>> = Arc::default();
+        let rules = FindingRules::new().allow_if({
+            let calls = Arc::clone(&calls);
+            let slot = Arc::clone(&slot);
+            move |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let Some(timeline) = slot.get() else {
+                    return false;
+                };
+                // Records (the lock is free) and summarises (no recursion).
+                timeline.record("log", "predicate ran", Instant::now(), Duration::ZERO);
+                let inner = timeline.summary();
+                !inner.findings().is_empty()
+            }
+        });
+        let timeline = Timeline::builder().finding_rules(rules).build();
+        let _ = slot.set(timeline.clone());
+        run(
+            &timeline,
+            &[
+                "SELECT * FROM a WHERE id = 1",
+                "SELECT * FROM a WHERE id = 2",
+            ],
+        );
+        assert!(timeline.summary().findings().is_empty(), "allowed");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "not called recursively");
+        assert_eq!(timeline.len(), 3);
+    }
+
+    #[test]
+    fn call_sites_group_within_a_finding_and_allowed_paths_leave_out_theirs() {
+        #[track_caller]
+        fn here() -> &'static Location<'static> {
+            Location::caller()
+        }
+        let first = here();
+        let second = here();
+        let timeline = Timeline::new();
+        run(
+            &timeline,
+            &[
+                "SELECT * FROM a WHERE id = 1",
+                "SELECT * FROM a WHERE id = 2",
+                "SELECT * FROM a WHERE id = 3",
+            ],
+        );
+        let actions = timeline.actions();
+        let group = RepeatedStatement {
+            category: "SQL-main".to_owned(),
+            statement: normalise(actions[0].detail()),
+            count: 3,
+            total: Duration::ZERO,
+            example: actions[0].detail().to_owned(),
+        };
+        let members: Vec<(usize, &Action)> = actions.iter().map(|a| (0, a)).collect();
+        let site_of = |action: &Action| {
+            Some(if action.detail().ends_with('1') {
+                second
+            } else {
+                first
+            })
+        };
+
+        let rules = FindingRules::new();
+        let detection = super::Detection {
+            rules: &rules,
+            paused: Vec::new(),
+        };
+        let found = find_with(std::slice::from_ref(&group), &members, &detection, site_of);
+        let sites: Vec<(u32, u64)> = found[0]
+            .call_sites()
+            .iter()
+            .map(|s| (s.location().line(), s.count()))
+            .collect();
+        assert_eq!(sites, [(first.line(), 2), (second.line(), 1)]);
+
+        let rules = FindingRules::new().allow_call_site(first.file());
+        let detection = super::Detection {
+            rules: &rules,
+            paused: Vec::new(),
+        };
+        let found = find_with(std::slice::from_ref(&group), &members, &detection, site_of);
+        assert!(found.is_empty(), "one action left, below min_repeats");
+    }
+
+    #[test]
+    fn rules_floor_repeats_at_two() {
+        let timeline = Timeline::builder()
+            .finding_rules(FindingRules::new().min_repeats(0))
+            .build();
+        run(&timeline, &["SELECT 1", "SELECT 2 FROM t"]);
+        assert!(timeline.summary().findings().is_empty());
+    }
+}
