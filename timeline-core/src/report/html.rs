@@ -13,7 +13,6 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::actions::{call_site, depths, error_text, outcome_word};
-use super::normalise::normalise;
 use super::oops::Report;
 use super::summary::one_line;
 use super::time::{millis, rfc3339};
@@ -39,7 +38,7 @@ const TITLE_DETAIL_CHARS: usize = 300;
 /// The most repeated statements and violations listed.
 const MAX_LISTED: usize = 100;
 
-/// The most call sites listed for one repeated statement.
+/// The most call sites listed for one finding.
 const MAX_SITES: usize = 10;
 
 const STYLE: &str = "
@@ -402,89 +401,63 @@ impl Report {
     }
 
     fn repeated(&self, out: &mut String) {
-        let repeated = self.summary.repeated_statements();
-        out.push_str("<section id=\"n-plus-one\"><h2>Repeated statements (N+1 candidates)</h2>\n");
-        if repeated.is_empty() {
-            out.push_str("<p class=\"meta\">None: no statement was issued twice.</p></section>\n");
+        let findings = self.summary.findings();
+        out.push_str(
+            "<section id=\"n-plus-one\"><h2>Findings: repeated statements (N+1 candidates)</h2>\n",
+        );
+        if findings.is_empty() {
+            out.push_str("<p class=\"meta\">None: no statement was repeated.</p></section>\n");
             return;
         }
         out.push_str(
-            "<table><thead><tr><th>count</th><th>total</th><th>category</th><th>statement</th>\
-             <th>call sites</th></tr></thead><tbody>\n",
+            "<table><thead><tr><th>count</th><th>total</th><th>kind</th><th>category</th>\
+             <th>statement</th><th>call sites</th></tr></thead><tbody>\n",
         );
-        let sites = self.repeated_call_sites();
-        for (statement, sites) in repeated.iter().zip(&sites).take(MAX_LISTED) {
+        for finding in findings.iter().take(MAX_LISTED) {
             let _ = write!(
                 out,
-                "<tr class=\"repeated\"><td class=\"num\">{}×</td><td class=\"num\">{}</td><td class=\"cat\">",
-                statement.count(),
-                millis(statement.total())
+                "<tr class=\"repeated\"><td class=\"num\">{}×</td><td class=\"num\">{}</td>\
+                 <td><span class=\"flag\">{}</span></td><td class=\"cat\">",
+                finding.count(),
+                millis(finding.total()),
+                finding.kind()
             );
-            escape_into(out, &one_line(statement.category(), 40));
+            escape_into(out, &one_line(finding.category(), 40));
             out.push_str("</td><td class=\"detail\"><details><summary>");
-            escape_into(out, &one_line(statement.statement(), ROW_DETAIL_CHARS));
+            escape_into(out, &one_line(finding.statement(), ROW_DETAIL_CHARS));
             out.push_str("</summary><pre>");
             escape_into(
                 out,
-                &statement.statement()[..floor_boundary(statement.statement(), CUT_DETAIL)],
+                &finding.statement()[..floor_boundary(finding.statement(), CUT_DETAIL)],
             );
             out.push_str("</pre><p class=\"meta\">e.g. ");
-            escape_into(out, &one_line(statement.example(), 400));
+            escape_into(out, &one_line(finding.example(), 400));
             out.push_str("</p></details></td><td class=\"detail\">");
+            let sites = finding.call_sites();
             if sites.is_empty() {
                 out.push_str("unknown");
             }
-            for (n, (site, count)) in sites.iter().enumerate() {
+            for (n, site) in sites.iter().take(MAX_SITES).enumerate() {
                 if n > 0 {
                     out.push_str("<br>");
                 }
-                escape_into(out, &one_line(site, 300));
-                let _ = write!(out, " ×{count}");
+                escape_into(out, &one_line(&site.location().to_string(), 300));
+                let _ = write!(out, " ×{}", site.count());
+            }
+            if sites.len() > MAX_SITES {
+                let _ = write!(out, "<br>{} more", sites.len() - MAX_SITES);
             }
             out.push_str("</td></tr>\n");
         }
         out.push_str("</tbody></table>");
-        if repeated.len() > MAX_LISTED {
+        if findings.len() > MAX_LISTED {
             let _ = write!(
                 out,
-                "<p class=\"note\">{} more repeated statements in the JSON report.</p>",
-                repeated.len() - MAX_LISTED
+                "<p class=\"note\">{} more findings in the JSON report.</p>",
+                findings.len() - MAX_LISTED
             );
         }
         out.push_str("</section>\n");
-    }
-
-    /// The call sites of each repeated statement's actions (in the order
-    /// of the summary's list), with how many actions each issued, most
-    /// first, at most [`MAX_SITES`] each.
-    fn repeated_call_sites(&self) -> Vec<Vec<(String, u64)>> {
-        let repeated = self.summary.repeated_statements();
-        let index: HashMap<(&str, &str), usize> = repeated
-            .iter()
-            .enumerate()
-            .map(|(n, r)| ((r.category(), r.statement()), n))
-            .collect();
-        let mut sites: Vec<Vec<(String, u64)>> = vec![Vec::new(); repeated.len()];
-        for action in self.actions.iter().filter(|a| !a.is_nested()) {
-            if !repeated.iter().any(|r| r.category() == action.category()) {
-                continue;
-            }
-            let statement = normalise(action.detail());
-            let Some(&n) = index.get(&(action.category(), statement.as_str())) else {
-                continue;
-            };
-            let site = call_site(action).unwrap_or_else(|| "unknown".to_owned());
-            let list = &mut sites[n];
-            match list.iter().position(|(known, _)| *known == site) {
-                Some(at) => list[at].1 += 1,
-                None if list.len() < MAX_SITES => list.push((site, 1)),
-                None => {}
-            }
-        }
-        for list in &mut sites {
-            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        }
-        sites
     }
 
     fn problems(&self, out: &mut String) {

@@ -135,7 +135,8 @@ struct Entry {
     actions: u64,
     concurrent: u64,
     duration: Duration,
-    /// The most times one statement was repeated (N+1), or 0.
+    /// The most times one statement was repeated (the largest finding,
+    /// N+1), or 0.
     repeated: u64,
     oops_id: Option<String>,
     /// `None` when the report alone was larger than the ring's bound.
@@ -184,7 +185,7 @@ impl Recent {
             actions: summary.action_count(),
             concurrent: summary.concurrent_count(),
             duration: request.elapsed(),
-            repeated: (summary.repeated_statements().iter())
+            repeated: (summary.findings().iter())
                 .map(|r| r.count())
                 .max()
                 .unwrap_or(0),
