@@ -7,8 +7,8 @@
 //!
 //! It prints each request's summary line; for the slow N+1 page and the
 //! failing request, the breakdown with the repeated statements and a
-//! waterfall; and it writes their OOPS reports and Chrome traces under
-//! `target/oops/`.
+//! waterfall; and it writes their OOPS reports, their pages
+//! (`Report::to_html`) and Chrome traces under `target/oops/`.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -73,10 +73,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         if request.inspect {
             println!("\n{:#}\n", timeline.summary());
             println!("{}", timeline.waterfall(60));
-            let (report, trace) = write_oops(&timeline, &oops_dir)?;
+            let (report, page, trace) = write_oops(&timeline, &oops_dir)?;
             println!(
-                "  OOPS report:  {}\n  Chrome trace: {}\n",
+                "  OOPS report:  {}\n  Page:         {}\n  Chrome trace: {}\n",
                 report.display(),
+                page.display(),
                 trace.display()
             );
         }
@@ -88,12 +89,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Writes the report and the trace of `timeline`, named by the report's id.
-fn write_oops(timeline: &Timeline, dir: &Path) -> Result<(PathBuf, PathBuf), Box<dyn Error>> {
+/// Writes the report, its page and the trace of `timeline`, named by the
+/// report's id.
+fn write_oops(
+    timeline: &Timeline,
+    dir: &Path,
+) -> Result<(PathBuf, PathBuf, PathBuf), Box<dyn Error>> {
     let report = timeline.report();
     let report_path = dir.join(format!("{}.json", report.id()));
     std::fs::write(&report_path, serde_json::to_vec_pretty(&report)?)?;
     let trace_path = dir.join(format!("{}.trace.json", report.id()));
     std::fs::write(&trace_path, timeline.to_chrome_trace())?;
-    Ok((report_path, trace_path))
+    let page_path = dir.join(format!("{}.html", report.id()));
+    std::fs::write(&page_path, report.to_html())?;
+    Ok((report_path, page_path, trace_path))
 }

@@ -3,19 +3,24 @@
 //! ```sh
 //! cargo run --example server            # serves http://127.0.0.1:3000 until Ctrl-C
 //! curl -i http://127.0.0.1:3000/products/1
+//! open http://127.0.0.1:3000/_timeline/        # the recent-requests viewer
 //! cargo run --example server -- --self-test   # starts, asks itself, exits
 //! ```
 //!
 //! Every response carries a `Server-Timing` header with the time per
-//! category; every request logs its summary line; a failing or slow request
-//! writes its OOPS report under `target/oops/`.
+//! category; every request logs its summary line (with the OOPS id when it
+//! made one); a failing or slow request writes its OOPS report under
+//! `target/oops/`; and `/_timeline/` shows the requests running and the
+//! last ones finished, each as a page — to loopback clients only, since
+//! timelines hold SQL text.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
-use timeline_core::integrations::tower::RequestTimelineLayer;
+use axum::extract::ConnectInfo;
+use timeline_core::integrations::tower::{RequestTimelineLayer, ViewerOptions};
 use timeline_examples::{bugs, web};
 
 /// The bug tracker's routes behind the timeline layer.
@@ -23,15 +28,7 @@ fn app(database: PathBuf, spool: PathBuf, oops_dir: PathBuf) -> Router {
     let layer = RequestTimelineLayer::new()
         .server_timing(true)
         .soft_time_limit(Duration::from_millis(500))
-        .on_request(|request| {
-            eprintln!(
-                "{} {} {:?}: {}",
-                request.method(),
-                request.uri(),
-                request.end(),
-                request.timeline().summary()
-            );
-        })
+        .on_request(|request| eprintln!("{}", request.log_line()))
         .on_oops(move |request, report| {
             let path = oops_dir.join(format!("{}.json", report.id()));
             match serde_json::to_vec_pretty(&report).map(|json| std::fs::write(&path, json)) {
@@ -43,7 +40,17 @@ fn app(database: PathBuf, spool: PathBuf, oops_dir: PathBuf) -> Router {
                 Ok(Err(e)) => eprintln!("  could not write {}: {e}", path.display()),
                 Err(e) => eprintln!("  could not serialise the report: {e}"),
             }
-        });
+        })
+        // Timelines hold SQL text: only clients on this machine may look.
+        .viewer(
+            "/_timeline",
+            ViewerOptions::new(|request| {
+                request
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .is_some_and(|peer| peer.0.ip().is_loopback())
+            }),
+        );
     web::router(database, spool).layer(layer)
 }
 
@@ -82,6 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let listener = tokio::net::TcpListener::bind(address).await?;
     let address = listener.local_addr()?;
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     if self_test {
@@ -97,9 +105,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return Err(format!("no Server-Timing header for {path}").into());
             }
         }
+        let viewer = ask(address, "GET", "/_timeline/").await?;
+        if !viewer.starts_with("HTTP/1.1 200") || !viewer.contains(">/products/1/naive</a>") {
+            return Err(format!("the viewer does not list the requests:\n{viewer}").into());
+        }
+        println!("GET /_timeline/ lists the requests above");
         server.abort();
     } else {
         println!("serving on http://{address} — try: curl -i http://{address}/products/1");
+        println!("recent requests: http://{address}/_timeline/");
         tokio::select! {
             served = server => served??,
             _ = tokio::signal::ctrl_c() => {}

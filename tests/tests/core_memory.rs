@@ -111,6 +111,10 @@ fn reports_cost_a_small_constant_times_what_is_stored() {
         ("summary", measure(|| drop(timeline.summary())).bytes_max),
         ("report", measure(|| drop(timeline.report())).bytes_max),
         (
+            "report and its page",
+            measure(|| drop(timeline.report().to_html())).bytes_max,
+        ),
+        (
             "server_timing",
             measure(|| drop(timeline.server_timing())).bytes_max,
         ),

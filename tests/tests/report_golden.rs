@@ -151,3 +151,28 @@ fn baseline_is_rfc3339_utc() {
     );
     let _ = SystemTime::now();
 }
+
+/// The report of `request()` as the tower layer makes it for a 500.
+fn request_report() -> timeline_core::Report {
+    request().report().with_request(
+        timeline_core::RequestContext::new("POST", "/bugs/7/status")
+            .with_status(500)
+            .with_reason(timeline_core::ReportReason::ServerError)
+            .with_error("CHECK constraint failed: status"),
+    )
+}
+
+#[test]
+fn report_json_with_request() {
+    let report = request_report();
+    let json = report.to_json();
+    let after_id = &json[json.find(",\"baseline\"").unwrap()..];
+    check("report_request.json", &format!("{after_id}\n"));
+}
+
+#[test]
+fn report_html() {
+    let report = request_report();
+    let page = report.to_html().replace(report.id(), "OOPS-ID");
+    check("report.html", &page);
+}

@@ -129,6 +129,8 @@
 //! - [`Timeline::report`]: an OOPS report for error reports, with the
 //!   python-oops-timeline log tuples; `serde::Serialize` with the `serde`
 //!   feature, or [`Report::to_json`].
+//! - [`Report::to_html`]: one self-contained page for people — waterfall,
+//!   table per category, repeated statements — that loads and runs nothing.
 //! - [`Timeline::to_chrome_trace`]: a file for Perfetto or `chrome://tracing`.
 //! - [`Timeline::server_timing`]: an HTTP `Server-Timing` header value.
 //! - [`Timeline::waterfall`]: a plain-text waterfall for terminals.
@@ -240,7 +242,7 @@ pub use error::{OverlapError, Violation};
 pub use guard::ActionGuard;
 pub use report::{
     CategoryStats, Finding, FindingKind, FindingRules, FindingSite, FindingsPause,
-    RepeatedStatement, Report, Summary,
+    RepeatedStatement, Report, ReportReason, RequestContext, Summary,
 };
 pub use timeline::{Timeline, TimelineBuilder};
 pub use trace_context::{SpanId, TraceContext, TraceId};

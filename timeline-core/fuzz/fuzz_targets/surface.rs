@@ -681,6 +681,32 @@ fn check(
     assert!(!report_line.contains('\n'));
     assert_no_controls("report summary line", report_line, false);
 
+    // 3b. The richer report: an entry per action, in start order; and the
+    // page shows every action it draws as text, never as markup.
+    let entries = parsed["actions"].as_array().expect("actions is a list");
+    assert_eq!(entries.len(), actions.len(), "an entry per action");
+    for (entry, action) in entries.iter().zip(&actions) {
+        assert_eq!(entry["category"].as_str(), Some(action.category()));
+        assert_eq!(entry["detail"].as_str(), Some(action.detail()));
+    }
+    let page = report.to_html();
+    assert!(
+        !page.to_ascii_lowercase().contains("<script"),
+        "a script in the page"
+    );
+    assert!(
+        !page
+            .chars()
+            .any(|c| (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')),
+        "a control or bidi character reached the page"
+    );
+    assert_eq!(
+        page.matches("<tr class=\"action\"").count(),
+        actions.len().min(1_000),
+        "a row per drawn action"
+    );
+
     // 4. The Chrome trace: JSON, an "X" event per action with its detail.
     let trace = timeline.to_chrome_trace();
     let trace: Value = serde_json::from_str(&trace)

@@ -45,6 +45,15 @@
 //!    [`Report`] when the response is a 5xx, the service
 //!    failed or panicked, or the request ran past the soft time limit
 //!    (Launchpad's soft-timeout OOPS).
+//! 5. Leaves [`TimelineStats`] (action count, duration, OOPS id) in the
+//!    response's extensions, for access-log layers outside.
+//!
+//! The report carries the request ([`RequestContext`](crate::RequestContext)):
+//! method, path (its query string only through the timeline's detail
+//! filter), status, reason and error; [`FinishedRequest::log_line`] is the
+//! log line, ending with the OOPS id when a report was made. With
+//! [`viewer`](RequestTimelineLayer::viewer), the layer also serves the
+//! recent requests and the running ones as pages.
 //!
 //! A panic in the handler is reported and then resumed, so whatever catches
 //! panics outside the layer still sees it. Nothing stays current on a worker
@@ -66,6 +75,12 @@ use tower_service::Service;
 use crate::request_span::RequestSpan;
 use crate::{Report, Timeline, TimelineBuilder};
 
+mod context;
+mod viewer;
+
+pub use context::TimelineStats;
+pub use viewer::{ViewerFuture, ViewerLayer, ViewerOptions, ViewerService};
+
 type RequestHook = dyn Fn(&FinishedRequest) + Send + Sync;
 type OopsHook = dyn Fn(&FinishedRequest, Report) + Send + Sync;
 type NewTimeline = dyn Fn() -> Timeline + Send + Sync;
@@ -83,6 +98,7 @@ struct Config {
     on_request: Option<Arc<RequestHook>>,
     on_oops: Option<Arc<OopsHook>>,
     new_timeline: Arc<NewTimeline>,
+    viewer: Option<Arc<viewer::Recent>>,
     /// W3C trace context and OpenTelemetry export: see `tower_trace.rs`.
     trace: super::tower_trace::TraceConfig,
 }
@@ -115,6 +131,7 @@ impl RequestTimelineLayer {
                 on_request: None,
                 on_oops: None,
                 new_timeline: Arc::new(Timeline::new),
+                viewer: None,
                 trace: Default::default(),
             }),
         }
@@ -279,6 +296,7 @@ where
         let started = Instant::now();
         self.config.trace.start(&timeline, request.headers());
         let span = RequestSpan::new(&timeline);
+        let viewer_id = (self.config.viewer.as_ref()).map(|v| v.start(&method, &uri, &timeline));
         let mut unreported = Unreported(Some(InFlight {
             timeline: timeline.clone(),
             span: span.clone(),
@@ -286,6 +304,7 @@ where
             method,
             uri,
             started,
+            viewer_id,
         }));
         // Services may do work in `call`, not only in the future, and may
         // panic there too: that request is reported like one whose future
@@ -303,7 +322,7 @@ where
             },
             Err(panic) => {
                 if let Some(request) = unreported.0.take() {
-                    request.end(RequestEnd::Panicked);
+                    request.end_panicked(&*panic);
                 }
                 panic::resume_unwind(panic);
             }
@@ -337,6 +356,8 @@ struct InFlight {
     method: Method,
     uri: Uri,
     started: Instant,
+    /// The request's number in the viewer, if there is one.
+    viewer_id: Option<u64>,
 }
 
 /// The request of a response future, until it is reported: reported as
@@ -346,31 +367,58 @@ struct Unreported(Option<InFlight>);
 impl Drop for Unreported {
     fn drop(&mut self) {
         if let Some(request) = self.0.take() {
-            request.end(RequestEnd::Dropped);
+            let _ = request.end(RequestEnd::Dropped);
         }
     }
 }
 
 impl InFlight {
-    fn end(self, end: RequestEnd) {
-        let finished = FinishedRequest {
+    fn end_panicked(self, payload: &(dyn std::any::Any + Send)) {
+        let message = context::panic_message(payload);
+        self.end_with(RequestEnd::Panicked, message);
+    }
+
+    fn end(self, end: RequestEnd) -> Option<String> {
+        self.end_with(end, None)
+    }
+
+    /// Ends the request: the OOPS report, the viewer, the hooks. Returns
+    /// the OOPS id if a report was made.
+    fn end_with(self, end: RequestEnd, panic_message: Option<String>) -> Option<String> {
+        let mut finished = FinishedRequest {
             method: self.method,
             uri: self.uri,
             end,
             elapsed: self.started.elapsed(),
             soft_time_limit: self.config.soft_time_limit,
             timeline: self.timeline,
+            panic_message,
+            oops_id: None,
         };
+        let oops = finished.oops_reason().is_some();
+        let on_oops = self.config.on_oops.as_ref().filter(|_| oops);
+        let viewer = self.config.viewer.as_ref().zip(self.viewer_id);
+        let report = (on_oops.is_some() || viewer.is_some()).then(|| {
+            let report = finished.timeline.report();
+            report.with_request(finished.report_context())
+        });
+        if oops {
+            finished.oops_id = report.as_ref().map(|r| r.id().to_owned());
+        }
         // Hooks are user code: instrumentation must never break the
         // request, so a panicking hook is contained.
-        if let (Some(on_oops), Some(_)) = (&self.config.on_oops, finished.oops_reason()) {
-            let report = finished.timeline.report();
+        if let (Some(on_oops), Some(report)) = (on_oops, &report) {
+            let report = report.clone();
             let _ = panic::catch_unwind(AssertUnwindSafe(|| on_oops(&finished, report)));
+        }
+        if let (Some((viewer, id)), Some(report)) = (viewer, report) {
+            viewer.finish(id, &finished, report);
         }
         if let Some(on_request) = &self.config.on_request {
             let _ = panic::catch_unwind(AssertUnwindSafe(|| on_request(&finished)));
         }
         self.config.trace.finish(&finished);
+        finished.oops_id
     }
 }
 
@@ -399,7 +447,7 @@ where
             Ok(Poll::Ready(output)) => output,
             Err(panic) => {
                 if let Some(request) = this.request.0.take() {
-                    request.end(RequestEnd::Panicked);
+                    request.end_panicked(&*panic);
                 }
                 panic::resume_unwind(panic);
             }
@@ -414,11 +462,17 @@ where
                         response.headers_mut().append(SERVER_TIMING, value);
                     }
                 }
-                request.end(RequestEnd::Responded(response.status()));
+                let timeline = request.timeline.clone();
+                let oops_id = request.end(RequestEnd::Responded(response.status()));
+                response.extensions_mut().insert(TimelineStats {
+                    action_count: context::action_count(&timeline),
+                    duration: timeline.elapsed(),
+                    oops_id,
+                });
                 Poll::Ready(Ok(response))
             }
             Err(error) => {
-                request.end(RequestEnd::Failed(error.to_string()));
+                let _ = request.end(RequestEnd::Failed(error.to_string()));
                 Poll::Ready(Err(error))
             }
         }
@@ -467,6 +521,9 @@ pub struct FinishedRequest {
     elapsed: Duration,
     soft_time_limit: Option<Duration>,
     timeline: Timeline,
+    /// The message of the handler's panic, if it panicked with one.
+    panic_message: Option<String>,
+    oops_id: Option<String>,
 }
 
 impl FinishedRequest {

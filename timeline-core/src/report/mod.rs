@@ -1,12 +1,15 @@
 //! What people read: the summary line and breakdown, the OOPS report, a
 //! Chrome trace, the `Server-Timing` header and a terminal waterfall.
 
+mod actions;
 mod chrome;
 mod findings;
+pub(crate) mod html;
 mod json;
 mod lanes;
 pub(crate) mod normalise;
 mod oops;
+mod request;
 #[cfg(feature = "serde")]
 mod serialize;
 mod server_timing;
@@ -17,6 +20,7 @@ mod waterfall;
 pub(crate) use findings::Pauses;
 pub use findings::{Finding, FindingKind, FindingRules, FindingSite, FindingsPause};
 pub use oops::Report;
+pub use request::{ReportReason, RequestContext};
 pub(crate) use summary::{CATEGORY_CHARS, call_site_text, one_line};
 pub use summary::{CategoryStats, RepeatedStatement, Summary};
 
@@ -94,6 +98,7 @@ impl Timeline {
             summary,
             violations,
             dropped,
+            actions,
         );
         report.trace_id = self.trace_id();
         report

@@ -6,10 +6,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::findings::Finding;
 use super::json;
+use super::request::RequestContext;
 use super::summary::Summary;
 use super::time::rfc3339;
 use crate::clock::saturating_nanos;
-use crate::{LogTuple, TraceId, Violation};
+use crate::{Action, LogTuple, TraceId, Violation};
 
 /// An OOPS-shaped report of a timeline, from
 /// [`Timeline::report`](crate::Timeline::report): what an error report
@@ -21,7 +22,11 @@ use crate::{LogTuple, TraceId, Violation};
 /// python-oops-timeline: `[start_ms, end_ms, category, detail,
 /// backtrace]`), `summary`, `violations` and `dropped`, and `trace_id`
 /// (after `id`) when the timeline carries a
-/// [`TraceContext`](crate::TraceContext).
+/// [`TraceContext`](crate::TraceContext); then `actions` (each action with
+/// `start_us` and `duration_us` in microseconds, its category, detail,
+/// `outcome` and `error` text, `finished`, `nested`, `concurrent`, its
+/// drawing `lane` and `call_site`) and `request` (method, path, status,
+/// reason and error when a web layer made the report, else `null`).
 ///
 /// ```
 /// use timeline_core::Timeline;
@@ -43,6 +48,8 @@ pub struct Report {
     pub(crate) summary: Summary,
     pub(crate) violations: Vec<Violation>,
     pub(crate) dropped: u64,
+    pub(crate) actions: Vec<Action>,
+    pub(crate) request: Option<RequestContext>,
     /// The distributed trace, if the timeline carries a trace context.
     pub(crate) trace_id: Option<TraceId>,
 }
@@ -55,6 +62,7 @@ impl Report {
         summary: Summary,
         violations: Vec<Violation>,
         dropped: u64,
+        actions: Vec<Action>,
     ) -> Report {
         Report {
             id: new_id(baseline),
@@ -64,8 +72,121 @@ impl Report {
             summary,
             violations,
             dropped,
+            actions,
+            request: None,
             trace_id: None,
         }
+    }
+
+    /// The report with the request it belongs to attached: what the tower
+    /// layer does, and what other frameworks can do.
+    ///
+    /// ```
+    /// use timeline_core::{RequestContext, Timeline};
+    ///
+    /// let report = Timeline::new().report().with_request(RequestContext::new("POST", "/bugs"));
+    /// assert_eq!(report.request().unwrap().method(), "POST");
+    /// ```
+    pub fn with_request(mut self, request: RequestContext) -> Report {
+        self.request = Some(request);
+        self
+    }
+
+    /// The request the report belongs to, when a web layer made it.
+    pub fn request(&self) -> Option<&RequestContext> {
+        self.request.as_ref()
+    }
+
+    /// Every stored action, in start order, with its full duration (a
+    /// nesting action once): what the log tuples flatten to whole
+    /// milliseconds. Unfinished actions end when the report was made.
+    ///
+    /// ```
+    /// use timeline_core::{Outcome, Timeline};
+    ///
+    /// let timeline = Timeline::new();
+    /// let query = timeline.start("SQL-main", "UPDATE bug SET status = 3").unwrap();
+    /// query.finish_with(Outcome::Error("CHECK constraint failed".into()));
+    /// let report = timeline.report();
+    /// assert_eq!(report.actions()[0].outcome(), &Outcome::Error("CHECK constraint failed".into()));
+    /// assert!(report.to_json().contains(r#""outcome":"error","error":"CHECK constraint failed""#));
+    /// ```
+    pub fn actions(&self) -> &[Action] {
+        &self.actions
+    }
+
+    /// The report's actions as Chrome trace-event JSON, as
+    /// [`Timeline::to_chrome_trace`](crate::Timeline::to_chrome_trace)
+    /// makes it: for a report kept after its request ended.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// assert!(timeline.report().to_chrome_trace().contains(r#""cat":"SQL-main""#));
+    /// ```
+    pub fn to_chrome_trace(&self) -> String {
+        super::chrome::trace(
+            &format!("{} {}", self.id, rfc3339(self.baseline)),
+            &self.actions,
+            &self.violations,
+        )
+    }
+
+    /// About how many bytes the report holds, for stores that keep
+    /// reports within a byte bound.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn approx_bytes(&self) -> usize {
+        let strings = |a: &str, b: &str| a.len() + b.len();
+        let actions: usize = self
+            .actions
+            .iter()
+            .map(|a| {
+                std::mem::size_of::<Action>()
+                    + strings(a.category(), a.detail())
+                    + a.backtrace().map_or(0, str::len)
+            })
+            .sum();
+        let tuples: usize = self
+            .timeline
+            .iter()
+            .map(|t| {
+                std::mem::size_of::<LogTuple>()
+                    + strings(&t.category, &t.detail)
+                    + t.backtrace.as_ref().map_or(0, String::len)
+            })
+            .sum();
+        let summary: usize = self
+            .summary
+            .repeated
+            .iter()
+            .map(|r| 96 + r.statement.len() + r.example.len() + r.category.len())
+            .chain(
+                self.summary
+                    .categories
+                    .iter()
+                    .map(|c| 64 + c.category.len()),
+            )
+            .chain(
+                self.summary
+                    .slowest
+                    .iter()
+                    .map(|a| std::mem::size_of::<Action>() + strings(a.category(), a.detail())),
+            )
+            .sum();
+        let violations: usize = self
+            .violations
+            .iter()
+            .map(|v| 64 + v.to_string().len())
+            .sum();
+        std::mem::size_of::<Report>()
+            + self.id.len()
+            + actions
+            + tuples
+            + summary
+            + violations
+            + self.request.as_ref().map_or(0, RequestContext::heap_bytes)
     }
 
     /// A unique id, e.g. `OOPS-19ACB3F2E45-3A2F-0`: time, process and a
@@ -114,7 +235,14 @@ impl Report {
     /// The report as JSON, without needing the `serde` feature; the same
     /// document `serde_json` makes of it.
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(256 + self.timeline.len() * 96);
+        // Sized once from the details, which are most of the output (twice:
+        // in the log tuples and in the actions).
+        let details: usize = self
+            .actions
+            .iter()
+            .map(|a| a.detail().len() + a.call_site().map_or(0, |site| site.file().len()))
+            .sum();
+        let mut out = String::with_capacity(256 + 2 * details + self.actions.len() * 320);
         out.push_str("{\"id\":");
         json::push_str(&mut out, &self.id);
         if let Some(trace_id) = self.trace_id {
@@ -149,7 +277,18 @@ impl Report {
             }
             violation_json(&mut out, violation);
         }
-        let _ = write!(out, "],\"dropped\":{}}}", self.dropped);
+        let _ = write!(out, "],\"dropped\":{},\"actions\":", self.dropped);
+        super::actions::push_json(
+            &mut out,
+            &self.actions,
+            &super::lanes::assign(&self.actions),
+        );
+        out.push_str(",\"request\":");
+        match &self.request {
+            Some(request) => request_json(&mut out, request),
+            None => out.push_str("null"),
+        }
+        out.push('}');
         out
     }
 }
@@ -238,6 +377,25 @@ fn finding_json(out: &mut String, finding: &Finding) {
         );
     }
     out.push_str("]}");
+}
+
+fn request_json(out: &mut String, request: &RequestContext) {
+    out.push_str("{\"method\":");
+    json::push_str(out, request.method());
+    out.push_str(",\"path\":");
+    json::push_str(out, request.path());
+    out.push_str(",\"status\":");
+    match request.status() {
+        Some(status) => {
+            let _ = write!(out, "{status}");
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"reason\":");
+    super::actions::push_optional(out, request.reason().map(|r| r.as_str()));
+    out.push_str(",\"error\":");
+    super::actions::push_optional(out, request.error());
+    out.push('}');
 }
 
 fn violation_json(out: &mut String, violation: &Violation) {

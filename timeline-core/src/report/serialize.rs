@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use serde::ser::{Serialize, SerializeStruct, SerializeTuple, Serializer};
 
+use super::actions::{call_site, error_text, micros, outcome_word};
 use super::findings::{Finding, FindingSite};
 use super::oops::Report;
+use super::request::RequestContext;
 use super::summary::{CategoryStats, RepeatedStatement, Summary};
 use super::time::rfc3339;
-use crate::{LogTuple, Violation};
+use crate::{Action, LogTuple, Violation};
 
 /// Milliseconds with microsecond precision, as a number.
 struct Millis(Duration);
@@ -25,7 +27,7 @@ impl Serialize for Millis {
 
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let fields = 7 + usize::from(self.trace_id().is_some());
+        let fields = 9 + usize::from(self.trace_id().is_some());
         let mut report = serializer.serialize_struct("Report", fields)?;
         report.serialize_field("id", self.id())?;
         if let Some(trace_id) = self.trace_id() {
@@ -37,6 +39,8 @@ impl Serialize for Report {
         report.serialize_field("summary", self.summary())?;
         report.serialize_field("violations", self.violations())?;
         report.serialize_field("dropped", &self.dropped())?;
+        report.serialize_field("actions", &Actions(self.actions()))?;
+        report.serialize_field("request", &self.request())?;
         report.end()
     }
 }
@@ -152,5 +156,56 @@ impl Serialize for Violation {
             },
         )?;
         violation.end()
+    }
+}
+
+/// The `actions` list, each with its lane.
+struct Actions<'a>(&'a [Action]);
+
+impl Serialize for Actions<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let lanes = super::lanes::assign(self.0);
+        serializer.collect_seq(
+            self.0
+                .iter()
+                .zip(lanes)
+                .map(|(action, lane)| ActionEntry { action, lane }),
+        )
+    }
+}
+
+struct ActionEntry<'a> {
+    action: &'a Action,
+    lane: usize,
+}
+
+impl Serialize for ActionEntry<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let action = self.action;
+        let mut entry = serializer.serialize_struct("Action", 11)?;
+        entry.serialize_field("start_us", &micros(action.start()))?;
+        entry.serialize_field("duration_us", &micros(action.duration_or_elapsed()))?;
+        entry.serialize_field("category", action.category())?;
+        entry.serialize_field("detail", action.detail())?;
+        entry.serialize_field("outcome", outcome_word(action.outcome()))?;
+        entry.serialize_field("error", &error_text(action.outcome()))?;
+        entry.serialize_field("finished", &action.duration().is_some())?;
+        entry.serialize_field("nested", &action.is_nested())?;
+        entry.serialize_field("concurrent", &action.is_concurrent())?;
+        entry.serialize_field("lane", &self.lane)?;
+        entry.serialize_field("call_site", &call_site(action))?;
+        entry.end()
+    }
+}
+
+impl Serialize for RequestContext {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut request = serializer.serialize_struct("RequestContext", 5)?;
+        request.serialize_field("method", self.method())?;
+        request.serialize_field("path", self.path())?;
+        request.serialize_field("status", &self.status())?;
+        request.serialize_field("reason", &self.reason().map(|r| r.as_str()))?;
+        request.serialize_field("error", &self.error())?;
+        request.end()
     }
 }
