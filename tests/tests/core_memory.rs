@@ -164,3 +164,40 @@ fn error_messages_count_against_max_bytes() {
     );
     assert!(bytes <= max_bytes + 64 * 1024, "{bytes}");
 }
+
+/// What a timeline holding one detail of `len` bytes in a buffer of
+/// `capacity` keeps for it, beyond one holding a static detail. Each is
+/// measured on a new thread: a thread keeps the storage of finished
+/// timelines for its next one.
+fn kept_for_detail(len: usize, capacity: usize) -> usize {
+    let measure_on_new_thread = |owned: bool| {
+        std::thread::spawn(move || {
+            retained(|| {
+                let timeline = Timeline::new();
+                if owned {
+                    let mut detail = String::with_capacity(capacity);
+                    detail.push_str(&"x".repeat(len));
+                    timeline.start("SQL-main", detail).unwrap().finish();
+                } else {
+                    timeline.start("SQL-main", "static").unwrap().finish();
+                }
+                timeline
+            })
+            .1
+        })
+        .join()
+        .unwrap()
+    };
+    measure_on_new_thread(true) - measure_on_new_thread(false)
+}
+
+#[test]
+fn slack_up_to_half_the_length_plus_64_bytes_is_kept_and_more_is_trimmed() {
+    // Up to len / 2 + 64 bytes spare: kept as it is, saving a reallocation
+    // per action (what `format!` leaves is less).
+    assert_eq!(kept_for_detail(700, 1_000), 1_000);
+    assert_eq!(kept_for_detail(700, 700 + 350 + 64), 700 + 350 + 64);
+    // One byte more, and the buffer is trimmed to the detail.
+    assert_eq!(kept_for_detail(700, 700 + 350 + 65), 700);
+    assert_eq!(kept_for_detail(700, 1_700), 700);
+}
