@@ -148,21 +148,30 @@ fn reports_cost_a_small_constant_times_what_is_stored() {
 #[test]
 fn error_messages_count_against_max_bytes() {
     let max_bytes = MIB;
-    let (timeline, bytes) = retained(|| {
-        let timeline = Timeline::builder().max_bytes(max_bytes).build();
-        for _ in 0..200 {
+    // Sequential actions, and nesting ones, which finish under the lock.
+    for nested in [false, true] {
+        let (timeline, bytes) = retained(|| {
+            let timeline = Timeline::builder().max_bytes(max_bytes).build();
+            for _ in 0..200 {
+                let guard = if nested {
+                    timeline.start_nested("SQL-main", "BEGIN")
+                } else {
+                    timeline.start("SQL-main", "SELECT 1")
+                };
+                guard
+                    .unwrap()
+                    .finish_with(timeline_core::Outcome::Error("e".repeat(20_000)));
+            }
             timeline
-                .start("SQL-main", "SELECT 1")
-                .unwrap()
-                .finish_with(timeline_core::Outcome::Error("e".repeat(20_000)));
-        }
-        timeline
-    });
-    assert!(
-        timeline.dropped() > 0,
-        "4 MB of error messages exceed 1 MiB"
-    );
-    assert!(bytes <= max_bytes + 64 * 1024, "{bytes}");
+        });
+        assert!(
+            timeline.dropped() > 0,
+            "4 MB of error messages exceed 1 MiB"
+        );
+        // About 50 messages of 20 KB fit in 1 MiB: each counted once.
+        assert!(timeline.len() > 40, "{} stored", timeline.len());
+        assert!(bytes <= max_bytes + 64 * 1024, "{bytes}");
+    }
 }
 
 /// What a timeline holding one detail of `len` bytes in a buffer of
