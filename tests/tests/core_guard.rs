@@ -142,3 +142,19 @@ fn nested_guard_dropped_before_its_child_leaves_the_child_open() {
     child.finish();
     assert!(timeline.start("SQL-main", "next").is_ok());
 }
+
+#[test]
+fn a_guard_s_debug_says_whether_its_action_was_stored() {
+    let timeline = Timeline::builder().max_actions(1).build();
+    let stored = timeline.start("SQL-main", "SELECT 1").unwrap();
+    let shown = format!("{stored:?}");
+    assert!(shown.starts_with("ActionGuard {"), "{shown}");
+    assert!(shown.contains("sequential: true, stored: true"), "{shown}");
+    stored.finish();
+    let not_stored = timeline.start_nested("SQL-main", "BEGIN").unwrap();
+    let shown = format!("{not_stored:?}");
+    assert!(
+        shown.contains("sequential: false, stored: false"),
+        "{shown}"
+    );
+}
