@@ -189,6 +189,13 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_line_starts_with_its_number() {
+        assert_eq!(frame_symbol("  12: app::f\n"), Some("app::f"));
+        assert_eq!(frame_symbol("note: not a frame"), None);
+        assert_eq!(frame_symbol(": no number"), None);
+    }
+
+    #[test]
     fn text_that_is_not_a_backtrace_is_kept() {
         assert_eq!(application_frames("no frames here"), "no frames here");
         assert_eq!(application_frames(""), "");
