@@ -125,7 +125,8 @@ fn truncate(detail: &str, max_len: usize) -> String {
     cut
 }
 
-fn floor_char_boundary(s: &str, index: usize) -> usize {
+/// The largest char boundary of `s` at or before `index`.
+pub(crate) fn floor_char_boundary(s: &str, index: usize) -> usize {
     if index >= s.len() {
         return s.len();
     }

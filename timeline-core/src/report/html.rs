@@ -17,6 +17,7 @@ use super::oops::Report;
 use super::summary::one_line;
 use super::time::{millis, rfc3339};
 use crate::Action;
+use crate::detail::floor_char_boundary;
 
 /// The most actions drawn; beyond, a note says how many were left out.
 pub(crate) const MAX_ROWS: usize = 1_000;
@@ -340,7 +341,7 @@ impl Report {
                 escape_into(out, detail);
                 out.push_str("</pre>");
             } else {
-                let cut = floor_boundary(detail, CUT_DETAIL);
+                let cut = floor_char_boundary(detail, CUT_DETAIL);
                 escape_into(out, &detail[..cut]);
                 let _ = write!(
                     out,
@@ -369,7 +370,7 @@ impl Report {
             out.push_str("</p>");
             if let Some(backtrace) = action.backtrace() {
                 out.push_str("<pre>");
-                escape_into(out, &backtrace[..floor_boundary(backtrace, 16_384)]);
+                escape_into(out, &backtrace[..floor_char_boundary(backtrace, 16_384)]);
                 out.push_str("</pre>");
             }
             out.push_str("</details></td></tr>\n");
@@ -428,7 +429,7 @@ impl Report {
             out.push_str("</summary><pre>");
             escape_into(
                 out,
-                &finding.statement()[..floor_boundary(finding.statement(), CUT_DETAIL)],
+                &finding.statement()[..floor_char_boundary(finding.statement(), CUT_DETAIL)],
             );
             out.push_str("</pre><p class=\"meta\">e.g. ");
             escape_into(out, &one_line(finding.example(), 400));
@@ -539,16 +540,6 @@ fn flags(out: &mut String, action: &Action) {
         out.push_str(outcome_word(action.outcome()));
         out.push_str("</span>");
     }
-}
-
-fn floor_boundary(s: &str, index: usize) -> usize {
-    if index >= s.len() {
-        return s.len();
-    }
-    (0..=index)
-        .rev()
-        .find(|&i| s.is_char_boundary(i))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
