@@ -10,6 +10,12 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes allocated and not yet freed by this thread.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(allocated: usize, freed: usize) {
+    let _ = LIVE.try_with(|live| live.set(live.get() + allocated as isize - freed as isize));
 }
 
 // SAFETY: delegates every call to `System` unchanged; counting touches only
@@ -18,17 +24,20 @@ thread_local! {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        count(layout.size(), 0);
         // SAFETY: the caller upholds `alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(0, layout.size());
         // SAFETY: the caller upholds `dealloc`'s contract.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        count(new_size, layout.size());
         // SAFETY: the caller upholds `realloc`'s contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -41,6 +50,28 @@ fn allocations_in(f: impl FnOnce()) -> u64 {
     let before = ALLOCATIONS.with(Cell::get);
     f();
     ALLOCATIONS.with(Cell::get) - before
+}
+
+/// Bytes `f` left allocated on this thread.
+fn retained_by(f: impl FnOnce()) -> isize {
+    let before = LIVE.with(Cell::get);
+    f();
+    LIVE.with(Cell::get) - before
+}
+
+/// One request's worth of actions on a timeline of its own, dropped at the
+/// end as a request's is.
+fn request(actions: usize) {
+    let timeline = Timeline::new();
+    for _ in 0..actions {
+        drop(timeline.start("SQL-main", "SELECT 1").unwrap());
+    }
+    assert_eq!(timeline.len(), actions);
+}
+
+/// On a thread of its own, whose spare storage starts empty.
+fn on_a_new_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(f).join().unwrap())
 }
 
 /// The storage of a timeline grows in chunks of 32, 64, 128… slots: the
@@ -164,4 +195,43 @@ fn with_timeline_allocates_nothing_without_a_timeline_layer() {
         }
     });
     assert_eq!(allocations, 0);
+}
+
+#[test]
+fn the_next_request_on_a_thread_reuses_the_storage_of_the_last() {
+    on_a_new_thread(|| {
+        request(1_000);
+        // 1,000 slots span chunks of 32 to 512 slots: all kept, all reused.
+        // What is left to allocate is the timeline itself and the list of
+        // its chunks.
+        let allocations = allocations_in(|| request(1_000));
+        assert!(
+            allocations <= 2,
+            "{allocations} allocations for a second request of 1,000 actions"
+        );
+        // Reused storage is reused again, chunk for chunk: none is stored in
+        // a chunk of the wrong size and grows on a later push.
+        let allocations = allocations_in(|| request(1_000));
+        assert!(allocations <= 2, "{allocations} allocations the third time");
+    });
+}
+
+#[test]
+fn a_thread_keeps_at_most_16_ki_spare_slots() {
+    on_a_new_thread(|| {
+        // 100,000 actions span chunks of up to 64 Ki slots, about 11 MB.
+        let kept = retained_by(|| request(100_000));
+        assert!(kept > 0, "nothing kept for the next request");
+        // 16 Ki slots at most, whatever their size (88 bytes today).
+        assert!(
+            kept <= 16 * 1024 * 128,
+            "{kept} bytes kept after a request of 100,000 actions"
+        );
+        // What is kept is what a request of up to 16 Ki actions needs.
+        let allocations = allocations_in(|| request(16 * 1024 - 32));
+        assert!(
+            allocations <= 2,
+            "{allocations} allocations for a request that fits what was kept"
+        );
+    });
 }
