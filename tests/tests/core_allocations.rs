@@ -235,3 +235,92 @@ fn a_thread_keeps_at_most_16_ki_spare_slots() {
         );
     });
 }
+
+/// Actions with a backtrace each.
+fn traced_actions(timeline: &Timeline, count: usize) {
+    for n in 0..count {
+        drop(timeline.start("SQL-main", format!("traced {n}")).unwrap());
+    }
+}
+
+/// What `f` left allocated, and how much more `timeline` counts against its
+/// `max_bytes` after it.
+fn allocated_and_counted(timeline: &Timeline, f: &mut dyn FnMut(&Timeline)) -> (isize, isize) {
+    use timeline_core::__private::held_bytes;
+
+    let counted = held_bytes(timeline) as isize;
+    let allocated = retained_by(|| f(timeline));
+    (allocated, held_bytes(timeline) as isize - counted)
+}
+
+/// `max_bytes` bounds what a timeline holds only if its count of bytes is
+/// what the allocator really gave it: every kind of thing it keeps, counted
+/// exactly, checked against this file's counting allocator.
+#[test]
+fn max_bytes_counts_exactly_what_the_allocator_gave() {
+    use std::time::{Duration, Instant};
+    use timeline_core::Outcome;
+
+    type Step = (&'static str, fn(&Timeline));
+    let steps: [Step; 6] = [
+        ("the first action", |timeline| {
+            drop(timeline.start("SQL-main", "SELECT 1").unwrap());
+        }),
+        ("owned categories and details", |timeline| {
+            for n in 0..100 {
+                let category = format!("SQL-{}", n % 3);
+                drop(timeline.start(category, format!("SELECT {n}")).unwrap());
+            }
+        }),
+        ("error outcomes", |timeline| {
+            for n in 0..100 {
+                let guard = timeline.start("SQL-main", "UPDATE").unwrap();
+                guard.finish_with(Outcome::Error("x".repeat(n)));
+            }
+        }),
+        ("backtraces", |timeline| traced_actions(timeline, 50)),
+        ("violations", |timeline| {
+            let open = timeline.start("HTTP-get", "/api".repeat(10)).unwrap();
+            for n in 0..20 {
+                timeline.record(
+                    "SQL-main",
+                    format!("late {n}"),
+                    Instant::now(),
+                    Duration::ZERO,
+                );
+            }
+            drop(open);
+        }),
+        ("nesting actions", |timeline| {
+            for n in 0..10 {
+                let outer = timeline
+                    .start_nested("SQL-main", format!("transaction {n}"))
+                    .unwrap();
+                drop(timeline.start("SQL-main", "INSERT").unwrap());
+                outer.finish_with(Outcome::Error("rolled back".to_owned()));
+            }
+        }),
+    ];
+    on_a_new_thread(|| {
+        // Symbolising a backtrace loads debug info for good, and the one-off
+        // allocations of a thread and of formatting are made once: run every
+        // step once unmeasured, on a timeline kept alive so that its storage
+        // is not reused.
+        let build = || {
+            Timeline::builder()
+                .capture_backtraces_if(|_, detail| detail.starts_with("traced"))
+                .build()
+        };
+        let warm_up = build();
+        for (_, mut step) in steps {
+            allocated_and_counted(&warm_up, &mut step);
+        }
+        let timeline = build();
+        for (what, mut step) in steps {
+            let (allocated, counted) = allocated_and_counted(&timeline, &mut step);
+            assert_eq!(allocated, counted, "{what}");
+        }
+        assert_eq!(timeline.len(), 1 + 100 + 100 + 50 + 21 + 20);
+        assert_eq!(timeline.violations().len(), 20);
+    });
+}

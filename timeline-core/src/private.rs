@@ -203,3 +203,9 @@ pub use std::format;
 
 /// The statement normaliser, for the fuzz target.
 pub use crate::report::normalise::normalise;
+
+/// What `timeline` counts against its `max_bytes`, for the test that holds
+/// the count to what the allocator saw.
+pub fn held_bytes(timeline: &Timeline) -> usize {
+    timeline.inner.lock().bytes
+}

@@ -65,7 +65,10 @@ impl Slot {
             + extra.map_or(0, |extra| {
                 EXTRA_BYTES
                     + outcome_bytes(&extra.outcome)
-                    + extra.backtrace.as_ref().map_or(0, |b| b.len())
+                    + extra
+                        .backtrace
+                        .as_ref()
+                        .map_or(0, |b| arc_str_bytes(b.len()))
             })
     }
 
@@ -76,6 +79,12 @@ impl Slot {
 
 /// What an [`Extra`] costs on the heap, with its reference counts.
 const EXTRA_BYTES: usize = std::mem::size_of::<Extra>() + 2 * std::mem::size_of::<usize>();
+
+/// What an `Arc<str>` of `len` bytes allocates: its reference counts, the
+/// text, and padding to the counts' alignment.
+fn arc_str_bytes(len: usize) -> usize {
+    (2 * std::mem::size_of::<usize>() + len).next_multiple_of(std::mem::align_of::<usize>())
+}
 
 fn outcome_bytes(outcome: &Outcome) -> usize {
     match outcome {
@@ -102,6 +111,9 @@ pub(crate) struct Slots {
 }
 
 const FIRST_CHUNK: usize = 32;
+/// The list of chunks is allocated once, with room for the chunks of two
+/// million slots (more than `max_actions` allows by default).
+const MAX_CHUNKS: usize = 16;
 
 impl Slots {
     pub(crate) fn len(&self) -> usize {
@@ -114,7 +126,12 @@ impl Slots {
     pub(crate) fn bytes_to_push(&self) -> usize {
         let (chunk, offset) = locate(self.len);
         if offset == 0 && chunk == self.chunks.len() {
-            (FIRST_CHUNK << chunk) * std::mem::size_of::<Slot>()
+            let list = if chunk == 0 {
+                MAX_CHUNKS * std::mem::size_of::<Vec<Slot>>()
+            } else {
+                0
+            };
+            list + (FIRST_CHUNK << chunk) * std::mem::size_of::<Slot>()
         } else {
             0
         }
@@ -126,8 +143,7 @@ impl Slots {
         let (chunk, _) = locate(self.len);
         if chunk == self.chunks.len() {
             if chunk == 0 {
-                // Room for the chunks of two million slots, in one allocation.
-                self.chunks.reserve_exact(16);
+                self.chunks.reserve_exact(MAX_CHUNKS);
             }
             self.chunks.push(spare::take(FIRST_CHUNK << chunk));
         }

@@ -530,9 +530,9 @@ struct Placed {
     call_site: Option<&'static Location<'static>>,
 }
 
-/// What one violation costs besides its strings: the entry and the boxed
-/// pair of names.
-const VIOLATION_BYTES: usize = std::mem::size_of::<Named>() * 2 + 2 * std::mem::size_of::<usize>();
+/// What one violation costs besides its strings and its entry in the
+/// vector (counted as the vector grows): the boxed pair of names.
+const VIOLATION_BYTES: usize = std::mem::size_of::<Named>() * 2;
 
 /// How far the start of a recorded action may fall before the end of the
 /// previous one and still count as following it. An emitter measures a
