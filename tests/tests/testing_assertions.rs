@@ -4,7 +4,7 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 
-use timeline_core::testing;
+use timeline_core::{Timeline, testing};
 use timeline_examples::bugs;
 
 fn database(name: &str) -> PathBuf {
@@ -97,4 +97,60 @@ fn record_returns_the_result_and_a_timeline_that_is_no_longer_current() {
     assert!(value);
     assert!(timeline_core::current().is_none());
     assert!(timeline.is_empty());
+}
+
+fn timeline_of(statements: &[&'static str], max_actions: usize) -> Timeline {
+    let timeline = Timeline::builder().max_actions(max_actions).build();
+    for &statement in statements {
+        timeline.start("SQL-main", statement).unwrap().finish();
+    }
+    timeline
+}
+
+#[test]
+fn max_actions_is_a_bound_that_includes_itself() {
+    let timeline = timeline_of(&["SELECT 1", "SELECT 2", "SELECT 3"], 100);
+    testing::assert_max_actions(&timeline, "SQL", 3);
+    let message = panic_message(|| testing::assert_max_actions(&timeline, "SQL", 2));
+    assert!(
+        message.starts_with("expected at most 2 actions of category SQL…, found 3:\n"),
+        "nothing about actions not stored when none were dropped:\n{message}"
+    );
+}
+
+#[test]
+fn actions_not_stored_count_against_max_actions() {
+    // Two stored, one dropped: the dropped one may have been SQL too.
+    let timeline = timeline_of(&["SELECT 1", "SELECT 2", "SELECT 3"], 2);
+    assert_eq!((timeline.len(), timeline.dropped()), (2, 1));
+    testing::assert_max_actions(&timeline, "SQL", 3);
+    let message = panic_message(|| testing::assert_max_actions(&timeline, "SQL", 2));
+    assert!(
+        message.starts_with(
+            "expected at most 2 actions of category SQL…, found 2 \
+             (and 1 actions not stored: max_actions or max_bytes reached):\n"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn max_repeats_is_a_bound_that_includes_itself() {
+    let statements = [
+        "SELECT name FROM product WHERE id = 7",
+        "SELECT * FROM bug WHERE id = 1",
+        "SELECT * FROM bug WHERE id = 2",
+    ];
+    let timeline = timeline_of(&statements, 100);
+    testing::assert_max_repeats(&timeline, 2);
+    let message = panic_message(|| testing::assert_max_repeats(&timeline, 1));
+    assert!(message.contains("was issued 2 times"), "{message}");
+    // The message shows the repeated statement's actions, and only those.
+    let groups: Vec<&str> = message.lines().filter(|l| l.contains("×  ")).collect();
+    assert_eq!(groups.len(), 1, "{message}");
+    assert!(
+        groups[0].contains("2×") && groups[0].contains("FROM bug"),
+        "{message}"
+    );
+    assert!(!message.contains("FROM product"), "{message}");
 }
