@@ -154,3 +154,35 @@ fn max_repeats_is_a_bound_that_includes_itself() {
     );
     assert!(!message.contains("FROM product"), "{message}");
 }
+
+#[test]
+fn a_scaling_check_counts_only_its_category_and_no_nesting_action() {
+    // Per item, a cache read and a nesting SQL action (a savepoint) with
+    // nothing inside: neither is a growing SQL statement.
+    let scenario = |size: usize| {
+        let timeline = timeline_core::current().unwrap();
+        timeline
+            .start("SQL-main", "SELECT id FROM item")
+            .unwrap()
+            .finish();
+        for n in 0..size {
+            timeline
+                .start("memcache-get", format!("item:{n}"))
+                .unwrap()
+                .finish();
+            timeline
+                .start_nested("SQL-main", "SAVEPOINT item")
+                .unwrap()
+                .finish();
+        }
+    };
+    let runs = testing::scaling("SQL").check(|size| size, scenario);
+    assert_eq!(runs.len(), 2, "one run per size");
+    let message = panic_message(|| {
+        testing::scaling("memcache").check(|size| size, scenario);
+    });
+    assert!(
+        message.starts_with("the number of memcache… actions grows with the data"),
+        "{message}"
+    );
+}
