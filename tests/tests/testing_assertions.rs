@@ -186,3 +186,31 @@ fn a_scaling_check_counts_only_its_category_and_no_nesting_action() {
         "{message}"
     );
 }
+
+#[test]
+fn a_scaling_check_counts_the_actions_its_timelines_dropped() {
+    // 40,000 statements per item: at size 3 the default `max_actions`
+    // (100,000) stores 100,000 and drops 20,000, which may all be SQL.
+    let scenario = |size: usize| {
+        let timeline = timeline_core::current().unwrap();
+        for _ in 0..size * 40_000 {
+            drop(timeline.start("SQL-main", "SELECT 1").unwrap());
+        }
+    };
+    let runs = testing::scaling("SQL")
+        .sizes([1, 3])
+        .allow_per_item(40_000)
+        .check(|size| size, scenario);
+    assert_eq!(runs[1].dropped(), 20_000);
+    let message = panic_message(|| {
+        testing::scaling("SQL")
+            .sizes([1, 3])
+            .allow_per_item(39_999)
+            .check(|size| size, scenario);
+    });
+    let counts = message
+        .lines()
+        .find(|l| l.trim_start().starts_with("actions"))
+        .unwrap_or_default();
+    assert!(counts.ends_with(" 40000  120000"), "{message}");
+}
