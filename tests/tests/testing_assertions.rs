@@ -214,3 +214,142 @@ fn a_scaling_check_counts_the_actions_its_timelines_dropped() {
         .unwrap_or_default();
     assert!(counts.ends_with(" 40000  120000"), "{message}");
 }
+
+/// Thirteen statements that normalise to thirteen groups: one more than a
+/// failure message lists.
+const STATEMENTS: [&str; 13] = [
+    "SELECT a FROM t",
+    "SELECT b FROM t",
+    "SELECT c FROM t",
+    "SELECT d FROM t",
+    "SELECT e FROM t",
+    "SELECT f FROM t",
+    "SELECT g FROM t",
+    "SELECT h FROM t",
+    "SELECT i FROM t",
+    "SELECT j FROM t",
+    "SELECT k FROM t",
+    "SELECT l FROM t",
+    "SELECT m FROM t",
+];
+
+#[test]
+fn a_failure_lists_twelve_groups_and_counts_the_rest() {
+    let twelve = timeline_of(&STATEMENTS[..12], 100);
+    let message = panic_message(|| testing::assert_max_actions(&twelve, "SQL", 1));
+    assert!(message.contains("SELECT l FROM t"), "{message}");
+    assert!(!message.contains("… and"), "{message}");
+
+    let thirteen = timeline_of(&STATEMENTS, 100);
+    let message = panic_message(|| testing::assert_max_actions(&thirteen, "SQL", 1));
+    assert!(!message.contains("SELECT m FROM t"), "{message}");
+    assert!(
+        message.contains("… and 1 more statements (1 actions)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_scaling_failure_lists_twelve_statements_and_counts_the_rest() {
+    let message = |statements: &'static [&'static str]| {
+        panic_message(|| {
+            testing::scaling("SQL").check(
+                |size| size,
+                |size| {
+                    let timeline = timeline_core::current().unwrap();
+                    for _ in 0..size {
+                        for &statement in statements {
+                            timeline.start("SQL-main", statement).unwrap().finish();
+                        }
+                    }
+                },
+            );
+        })
+    };
+    let twelve = message(&STATEMENTS[..12]);
+    assert!(twelve.contains("SELECT l FROM t"), "{twelve}");
+    assert!(!twelve.contains("… and"), "{twelve}");
+    let thirteen = message(&STATEMENTS);
+    assert!(thirteen.contains("… and 1 more\n"), "{thirteen}");
+}
+
+/// One query, called from three places: one group, three backtraces.
+#[inline(never)]
+fn query(timeline: &Timeline) {
+    timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+}
+
+#[inline(never)]
+fn from_the_list(timeline: &Timeline) {
+    query(timeline);
+}
+
+#[inline(never)]
+fn from_the_page(timeline: &Timeline) {
+    query(timeline);
+}
+
+#[inline(never)]
+fn from_the_feed(timeline: &Timeline) {
+    query(timeline);
+}
+
+/// `depth` more frames of the application above the query.
+#[inline(never)]
+fn nested_calls(timeline: &Timeline, depth: usize) {
+    if depth == 0 {
+        query(timeline);
+    } else {
+        nested_calls(timeline, depth - 1);
+    }
+    std::hint::black_box(depth);
+}
+
+fn traced() -> Timeline {
+    Timeline::builder().capture_backtraces(true).build()
+}
+
+#[test]
+fn a_failure_shows_two_backtraces_per_group_and_counts_the_rest() {
+    let two = traced();
+    from_the_list(&two);
+    for _ in 0..2 {
+        from_the_page(&two);
+    }
+    let message = panic_message(|| testing::assert_max_actions(&two, "SQL", 1));
+    assert_eq!(message.matches("backtrace of").count(), 2, "{message}");
+    assert!(message.contains("backtrace of 2:"), "{message}");
+    assert!(!message.contains("other backtraces"), "{message}");
+
+    from_the_feed(&two);
+    let message = panic_message(|| testing::assert_max_actions(&two, "SQL", 1));
+    assert_eq!(message.matches("backtrace of").count(), 2, "{message}");
+    assert!(message.contains("… and 1 other backtraces"), "{message}");
+}
+
+#[test]
+fn a_backtrace_shows_six_frames_with_their_lines() {
+    let deep = traced();
+    nested_calls(&deep, 20);
+    let message = panic_message(|| testing::assert_max_actions(&deep, "SQL", 0));
+    let trace: Vec<&str> = message
+        .lines()
+        .skip_while(|line| !line.contains("backtrace of 1:"))
+        .skip(1)
+        .map(str::trim)
+        .collect();
+    let shown: Vec<&str> = trace
+        .iter()
+        .copied()
+        .take_while(|line| *line != "…")
+        .collect();
+    let frames = shown.iter().filter(|line| !line.starts_with("at ")).count();
+    assert_eq!(frames, 6, "{message}");
+    assert!(
+        shown
+            .iter()
+            .any(|line| line.starts_with("at ") && line.contains("testing_assertions.rs")),
+        "frames come with their source lines:\n{message}"
+    );
+    assert_eq!(trace.get(shown.len()), Some(&"…"), "{message}");
+}
