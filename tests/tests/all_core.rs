@@ -26,6 +26,8 @@ mod core_overlap;
 mod core_stress;
 #[path = "hardening.rs"]
 mod hardening;
+#[path = "integration_tracing.rs"]
+mod integration_tracing;
 #[path = "n_plus_one_tools.rs"]
 mod n_plus_one_tools;
 #[path = "report_exports.rs"]

@@ -166,3 +166,20 @@ proptest! {
         drop(leaked);
     }
 }
+
+#[test]
+fn handles_of_one_timeline_are_ptr_eq_and_no_other() {
+    let timeline = Timeline::new();
+    let handle = timeline.clone();
+    assert!(Timeline::ptr_eq(&timeline, &handle));
+    assert!(!Timeline::ptr_eq(&timeline, &Timeline::new()));
+}
+
+#[test]
+fn elapsed_counts_from_the_timeline_s_start() {
+    let timeline = Timeline::new();
+    std::thread::sleep(Duration::from_millis(2));
+    let elapsed = timeline.elapsed();
+    assert!(elapsed >= Duration::from_millis(2), "{elapsed:?}");
+    assert!(timeline.elapsed() >= elapsed, "and keeps counting");
+}

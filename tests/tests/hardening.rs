@@ -213,9 +213,12 @@ fn instants_centuries_away_give_sane_actions() {
     let centuries = Duration::from_secs(300 * 365 * 24 * 3600);
     let past = now.checked_sub(centuries).unwrap_or(now);
     let future = now.checked_add(centuries).unwrap_or(now);
+    // Past the 584 years nanoseconds count up to in a `u64`.
+    let beyond = now.checked_add(centuries * 3).unwrap_or(now);
     timeline.record("far", "past", past, Duration::from_millis(1));
     timeline.record("far", "future", future, Duration::from_millis(1));
     timeline.record("far", "forever", now, Duration::MAX);
+    timeline.record("far", "beyond", beyond, Duration::from_millis(1));
     let actions = timeline.actions();
     for action in &actions {
         assert!(action.end() >= action.start(), "{action:?}");
@@ -229,9 +232,13 @@ fn instants_centuries_away_give_sane_actions() {
     assert_eq!(took("past"), Some(Duration::from_millis(1)));
     assert_eq!(took("future"), Some(Duration::from_millis(1)));
     assert!(took("forever").is_some());
+    assert!(
+        took("beyond").is_some(),
+        "finished, though its time saturated"
+    );
     let _ = timeline.report().to_json();
     let _ = timeline.waterfall(80);
-    assert_eq!(timeline.log_tuples().len(), 3);
+    assert_eq!(timeline.log_tuples().len(), 4);
 }
 
 #[test]
