@@ -137,3 +137,46 @@ fn backtraces_are_captured_only_when_enabled_and_end_up_in_log_tuples() {
     assert!(!backtrace.is_empty());
     assert_eq!(traced.actions()[0].backtrace(), Some(backtrace.as_str()));
 }
+
+#[test]
+fn at_equal_times_a_stop_marker_follows_its_start_and_what_ran_inside() {
+    use std::time::SystemTime;
+    use timeline_core::__private::{fixed_timeline, push_fixed};
+    use timeline_core::Outcome;
+
+    let ms = Duration::from_millis;
+    let timeline = fixed_timeline(SystemTime::UNIX_EPOCH, ms(100));
+    // A nesting action that took no time at all, with nothing inside.
+    push_fixed(
+        &timeline,
+        "SQL",
+        "SAVEPOINT a",
+        ms(5),
+        Some(ms(0)),
+        true,
+        Outcome::Ok,
+    );
+    // One that ended when the next action started.
+    push_fixed(
+        &timeline,
+        "SQL",
+        "SAVEPOINT b",
+        ms(10),
+        Some(ms(0)),
+        true,
+        Outcome::Ok,
+    );
+    push_fixed(
+        &timeline,
+        "SQL",
+        "SELECT 1",
+        ms(10),
+        Some(ms(5)),
+        false,
+        Outcome::Ok,
+    );
+    assert_eq!(
+        categories(&timeline.log_tuples()),
+        ["SQL-start", "SQL-stop", "SQL-start", "SQL-stop", "SQL"]
+    );
+}
