@@ -1114,3 +1114,42 @@ impl TimelineBuilder {
         timeline
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A recorded interval that ends exactly when the open action started
+    /// came before it: it does not overlap.
+    #[test]
+    fn a_recorded_interval_ending_at_the_open_start_does_not_overlap() {
+        let timeline = Timeline::new();
+        let _open = timeline.start("HTTP-get", "/api").unwrap();
+        let mut state = timeline.inner.lock();
+        let open_start = state.slots.get(0).unwrap().start_ns;
+        assert!(open_start > 0);
+        let (_, overlaps) = state.place_finished(0, open_start);
+        assert!(overlaps.is_none());
+        let (_, overlaps) = state.place_finished(0, open_start + 1);
+        assert_eq!(overlaps.unwrap().detail, "/api");
+    }
+
+    /// A recorded start up to `RECORD_SKEW_NS` before the end of the last
+    /// action still follows it, moved to that end; one further back
+    /// overlapped it.
+    #[test]
+    fn a_recorded_start_within_the_skew_follows_the_last_action() {
+        let timeline = Timeline::new();
+        timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+        let mut state = timeline.inner.lock();
+        state.floor_ns = 10 * RECORD_SKEW_NS;
+        let floor = state.floor_ns;
+        let (start, overlaps) = state.place_finished(floor - RECORD_SKEW_NS, floor + 10);
+        assert!(overlaps.is_none());
+        assert_eq!(start, floor, "moved to the end of the last action");
+        let floor = state.floor_ns;
+        let (start, overlaps) = state.place_finished(floor - RECORD_SKEW_NS - 1, floor + 20);
+        assert_eq!(overlaps.unwrap().detail, "SELECT 1");
+        assert_eq!(start, floor - RECORD_SKEW_NS - 1, "kept where it was");
+    }
+}
