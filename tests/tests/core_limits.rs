@@ -107,3 +107,20 @@ fn hostile_details_are_stored_verbatim() {
     assert_eq!(timeline.actions()[0].detail(), hostile);
     assert_eq!(timeline.log_tuples()[0].category, hostile);
 }
+
+#[test]
+fn violations_are_kept_up_to_max_actions() {
+    let timeline = Timeline::builder().max_actions(3).build();
+    let _open = timeline.start("HTTP-get", "/api").unwrap();
+    for i in 0..5 {
+        timeline.record(
+            "SQL-main",
+            format!("SELECT {i}"),
+            Instant::now(),
+            Duration::ZERO,
+        );
+    }
+    let violations = timeline.violations();
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert_eq!(violations[2].attempted_detail(), "SELECT 2");
+}
