@@ -183,3 +183,20 @@ fn elapsed_counts_from_the_timeline_s_start() {
     assert!(elapsed >= Duration::from_millis(2), "{elapsed:?}");
     assert!(timeline.elapsed() >= elapsed, "and keeps counting");
 }
+
+#[test]
+fn a_builder_s_debug_shows_its_settings() {
+    let builder = Timeline::builder()
+        .max_actions(7)
+        .capture_backtraces_if(|_, _| true)
+        .strict(true);
+    let shown = format!("{builder:?}");
+    for setting in [
+        "max_actions: 7",
+        "backtraces: \"if\"",
+        "strict: true",
+        "detail_filter: false",
+    ] {
+        assert!(shown.contains(setting), "{setting} in {shown}");
+    }
+}
