@@ -259,10 +259,11 @@ fn allocated_and_counted(timeline: &Timeline, f: &mut dyn FnMut(&Timeline)) -> (
 #[test]
 fn max_bytes_counts_exactly_what_the_allocator_gave() {
     use std::time::{Duration, Instant};
+    use timeline_core::__private::push_fixed;
     use timeline_core::Outcome;
 
     type Step = (&'static str, fn(&Timeline));
-    let steps: [Step; 6] = [
+    let steps: [Step; 7] = [
         ("the first action", |timeline| {
             drop(timeline.start("SQL-main", "SELECT 1").unwrap());
         }),
@@ -279,6 +280,21 @@ fn max_bytes_counts_exactly_what_the_allocator_gave() {
             }
         }),
         ("backtraces", |timeline| traced_actions(timeline, 50)),
+        ("actions stored with an error", |timeline| {
+            // As the tracing bridge stores a statement that failed.
+            for n in 0..10 {
+                let error = Outcome::Error("no such table: bug".repeat(n));
+                push_fixed(
+                    timeline,
+                    "SQL-main",
+                    "SELECT",
+                    Duration::ZERO,
+                    None,
+                    false,
+                    error,
+                );
+            }
+        }),
         ("violations", |timeline| {
             let open = timeline.start("HTTP-get", "/api".repeat(10)).unwrap();
             for n in 0..20 {
@@ -320,7 +336,7 @@ fn max_bytes_counts_exactly_what_the_allocator_gave() {
             let (allocated, counted) = allocated_and_counted(&timeline, &mut step);
             assert_eq!(allocated, counted, "{what}");
         }
-        assert_eq!(timeline.len(), 1 + 100 + 100 + 50 + 21 + 20);
+        assert_eq!(timeline.len(), 1 + 100 + 100 + 50 + 10 + 21 + 20);
         assert_eq!(timeline.violations().len(), 20);
     });
 }
