@@ -124,8 +124,10 @@ impl Slots {
     /// is full, else nothing.
     #[inline]
     pub(crate) fn bytes_to_push(&self) -> usize {
-        let (chunk, offset) = locate(self.len);
-        if offset == 0 && chunk == self.chunks.len() {
+        // The same test as `push`'s: the next slot falls in a chunk not
+        // allocated yet.
+        let (chunk, _) = locate(self.len);
+        if chunk == self.chunks.len() {
             let list = if chunk == 0 {
                 MAX_CHUNKS * std::mem::size_of::<Vec<Slot>>()
             } else {
