@@ -140,7 +140,8 @@ fn start_timed(
         on_overlap,
         call_site,
     ) {
-        Ok(started) => Some(started.guard(&timeline)),
+        // `current()` cloned the handle; the guard keeps that clone.
+        Ok(started) => Some(started.into_guard(timeline)),
         Err(error) => strict_overlap(error),
     }
 }

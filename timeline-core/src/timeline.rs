@@ -517,7 +517,14 @@ pub(crate) struct Started {
 impl Started {
     #[inline]
     pub(crate) fn guard(self, timeline: &Timeline) -> ActionGuard {
-        ActionGuard::new(timeline.clone(), self.slot, self.start_ns, self.sequential)
+        self.into_guard(timeline.clone())
+    }
+
+    /// The guard, holding the caller's own handle: no reference count
+    /// changes hands.
+    #[inline]
+    pub(crate) fn into_guard(self, timeline: Timeline) -> ActionGuard {
+        ActionGuard::new(timeline, self.slot, self.start_ns, self.sequential)
     }
 }
 
