@@ -24,6 +24,19 @@ type Records = Arc<Mutex<Vec<(&'static str, Instant, Duration)>>>;
 fn floor(c: &mut Criterion) {
     let mut group = c.benchmark_group("floor");
     group.throughput(Throughput::Elements(ACTIONS));
+    // The physical floor every x86_64 CPU has: ratios are stated against it.
+    #[cfg(target_arch = "x86_64")]
+    group.bench_function("two_raw_tsc_reads", |b| {
+        // SAFETY: RDTSC exists on every x86_64 CPU and touches no memory.
+        #[allow(unsafe_code)]
+        let read = || unsafe { core::arch::x86_64::_rdtsc() };
+        b.iter(|| {
+            for _ in 0..ACTIONS {
+                let start = black_box(read());
+                black_box(read().wrapping_sub(start));
+            }
+        })
+    });
     group.bench_function("two_std_instant_now", |b| {
         b.iter(|| {
             for _ in 0..ACTIONS {

@@ -6,8 +6,8 @@ Run after `cargo bench -p timeline-core --bench action --bench report`:
 With several result directories (copies of target/criterion from repeated
 runs), each figure is the median of the runs' medians: on a shared VM a
 single run can be off by a third. Per-action figures are divided by the
-actions per iteration (1,000); ratios are against two std clock reads of
-the same run(s).
+actions per iteration (1,000); ratios are against two raw time-stamp-counter reads
+(the floor every x86_64 CPU has) and two std clock reads of the same run(s).
 """
 import json
 import pathlib
@@ -32,7 +32,8 @@ def median_ns(group, bench):
 
 
 ACTION_ROWS = [
-    ("floor", "two_std_instant_now", "two `Instant::now()` (the floor)"),
+    ("floor", "two_raw_tsc_reads", "two raw `rdtsc` reads (the floor)"),
+    ("floor", "two_std_instant_now", "two `Instant::now()`"),
     ("floor", "thread_local_lookup", "one thread-local read"),
     ("floor", "plain_call", "a plain function call"),
     ("floor", "two_std_reads_mutex_vec_push", "two std reads + `Mutex<Vec>` push via a thread-local"),
@@ -51,13 +52,39 @@ ACTION_ROWS = [
 ]
 
 
-def main():
-    floor = median_ns("floor", "two_std_instant_now") / ACTIONS
-    print("| case | ns/action | × two std clock reads |")
+CLOCK_ROWS = [
+    ("two_rdtsc", "`rdtsc` (the floor)"),
+    ("two_lfence_rdtsc", "`lfence; rdtsc`"),
+    ("two_rdtscp", "`rdtscp`"),
+    ("two_timeline_clock_reads", "**timeline**'s clock (`rdtsc`, scaled to ns)"),
+    ("two_quanta_raw", "`quanta::Clock::raw`"),
+    ("two_quanta_now", "`quanta::Clock::now`"),
+    ("two_fastant_now", "`fastant::Instant::now`"),
+    ("two_std_instant_now", "`std::time::Instant::now`"),
+]
+
+
+def clock_table():
+    """The clock comparison, if `cargo bench --bench clock` has run."""
+    if not all((root / "clock").is_dir() for root in ROOTS):
+        return
+    floor = median_ns("clock", "two_rdtsc") / ACTIONS
+    print()
+    print("| two reads of | ns | × two `rdtsc` |")
     print("|---|---:|---:|")
+    for bench, label in CLOCK_ROWS:
+        ns = median_ns("clock", bench) / ACTIONS
+        print(f"| {label} | {ns:.1f} | {ns / floor:.2f} |")
+
+
+def main():
+    tsc = median_ns("floor", "two_raw_tsc_reads") / ACTIONS
+    std = median_ns("floor", "two_std_instant_now") / ACTIONS
+    print("| case | ns/action | × two TSC reads | × two std clock reads |")
+    print("|---|---:|---:|---:|")
     for group, bench, label in ACTION_ROWS:
         ns = median_ns(group, bench) / ACTIONS
-        print(f"| {label} | {ns:.1f} | {ns / floor:.2f} |")
+        print(f"| {label} | {ns:.1f} | {ns / tsc:.2f} | {ns / std:.2f} |")
     one = median_ns("scaling", "own_timeline_per_thread/1") / ACTIONS
     two = median_ns("scaling", "own_timeline_per_thread/2") / (2 * ACTIONS)
     print()
@@ -69,6 +96,7 @@ def main():
         times = [median_ns("report", f"{bench}/{n}") for n in (1_000, 10_000, 100_000)]
         cells = " | ".join(f"{t / 1e6:.2f} ms" for t in times)
         print(f"| `{bench}` | {cells} | {times[2] / times[0]:.0f}× |")
+    clock_table()
 
 
 if __name__ == "__main__":

@@ -78,7 +78,6 @@ impl Clock {
     }
 
     /// Whether this clock reads the time-stamp counter.
-    #[cfg(test)]
     pub(crate) fn reads_ticks(&self) -> bool {
         self.ticks.is_some()
     }

@@ -210,3 +210,27 @@ pub use crate::report::normalise::normalise;
 pub fn held_bytes(timeline: &Timeline) -> usize {
     timeline.inner.lock().bytes
 }
+
+/// The clock a timeline reads, for the benchmark that compares it with
+/// other clocks.
+#[derive(Debug)]
+pub struct BenchClock(crate::clock::Clock);
+
+impl BenchClock {
+    /// A clock started now, as a new timeline's is.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        BenchClock(crate::clock::Clock::start())
+    }
+
+    /// Nanoseconds since the clock started.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.0.now_ns()
+    }
+
+    /// Whether it reads the time-stamp counter (else `Instant`).
+    pub fn reads_ticks(&self) -> bool {
+        self.0.reads_ticks()
+    }
+}
