@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use std::sync::atomic::Ordering;
+use crate::sync::Ordering;
 
 use crate::action::Outcome;
 use crate::slots::UNFINISHED;

@@ -228,6 +228,7 @@ pub mod integrations;
 mod report;
 mod request_span;
 mod slots;
+mod sync;
 pub mod testing;
 mod timeline;
 mod trace_context;

@@ -4,10 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-
-use parking_lot::{Mutex, MutexGuard};
 
 use crate::action::{Action, LogTuple, Outcome, whole_millis};
 use crate::clock::{Clock, saturating_nanos};
@@ -16,6 +13,7 @@ use crate::error::{Named, OverlapError, Violation};
 use crate::guard::ActionGuard;
 use crate::report::{FindingRules, Pauses};
 use crate::slots::{self, Slot, Slots, UNFINISHED};
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// [`Inner::open_end`] while the open non-nesting action runs.
 pub(crate) const RUNNING: u64 = u64::MAX;
