@@ -146,35 +146,23 @@ fn at_equal_times_a_stop_marker_follows_its_start_and_what_ran_inside() {
 
     let ms = Duration::from_millis;
     let timeline = fixed_timeline(SystemTime::UNIX_EPOCH, ms(100));
-    // A nesting action that took no time at all, with nothing inside.
-    push_fixed(
-        &timeline,
-        "SQL",
-        "SAVEPOINT a",
-        ms(5),
-        Some(ms(0)),
-        true,
-        Outcome::Ok,
-    );
-    // One that ended when the next action started.
-    push_fixed(
-        &timeline,
-        "SQL",
-        "SAVEPOINT b",
-        ms(10),
-        Some(ms(0)),
-        true,
-        Outcome::Ok,
-    );
-    push_fixed(
-        &timeline,
-        "SQL",
-        "SELECT 1",
-        ms(10),
-        Some(ms(5)),
-        false,
-        Outcome::Ok,
-    );
+    for (detail, start, took, nested) in [
+        // A nesting action that took no time at all, with nothing inside.
+        ("SAVEPOINT a", 5, 0, true),
+        // One that ended when the next action started.
+        ("SAVEPOINT b", 10, 0, true),
+        ("SELECT 1", 10, 5, false),
+    ] {
+        push_fixed(
+            &timeline,
+            "SQL",
+            detail,
+            ms(start),
+            Some(ms(took)),
+            nested,
+            Outcome::Ok,
+        );
+    }
     assert_eq!(
         categories(&timeline.log_tuples()),
         ["SQL-start", "SQL-stop", "SQL-start", "SQL-stop", "SQL"]
