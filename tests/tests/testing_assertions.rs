@@ -305,13 +305,13 @@ fn nested_calls(timeline: &Timeline, depth: usize) {
     std::hint::black_box(depth);
 }
 
-fn traced() -> Timeline {
+fn timeline_with_backtraces() -> Timeline {
     Timeline::builder().capture_backtraces(true).build()
 }
 
 #[test]
 fn a_failure_shows_two_backtraces_per_group_and_counts_the_rest() {
-    let two = traced();
+    let two = timeline_with_backtraces();
     from_the_list(&two);
     for _ in 0..2 {
         from_the_page(&two);
@@ -329,7 +329,7 @@ fn a_failure_shows_two_backtraces_per_group_and_counts_the_rest() {
 
 #[test]
 fn a_backtrace_shows_six_frames_with_their_lines() {
-    let deep = traced();
+    let deep = timeline_with_backtraces();
     nested_calls(&deep, 20);
     let message = panic_message(|| testing::assert_max_actions(&deep, "SQL", 0));
     let trace: Vec<&str> = message
