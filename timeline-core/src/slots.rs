@@ -52,24 +52,17 @@ impl Slot {
         added
     }
 
-    /// The heap bytes the slot holds besides itself.
+    /// The heap bytes a slot holds besides itself and its two strings.
     #[inline]
-    #[allow(clippy::ptr_arg)] // only a `Cow` tells borrowed from owned
-    pub(crate) fn heap_bytes(
-        category: &Cow<'static, str>,
-        detail: &Cow<'static, str>,
-        extra: Option<&Arc<Extra>>,
-    ) -> usize {
-        crate::detail::heap_bytes(category)
-            + crate::detail::heap_bytes(detail)
-            + extra.map_or(0, |extra| {
-                EXTRA_BYTES
-                    + outcome_bytes(&extra.outcome)
-                    + extra
-                        .backtrace
-                        .as_ref()
-                        .map_or(0, |b| arc_str_bytes(b.len()))
-            })
+    pub(crate) fn extra_bytes(extra: Option<&Arc<Extra>>) -> usize {
+        extra.map_or(0, |extra| {
+            EXTRA_BYTES
+                + outcome_bytes(&extra.outcome)
+                + extra
+                    .backtrace
+                    .as_ref()
+                    .map_or(0, |b| arc_str_bytes(b.len()))
+        })
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -108,6 +101,14 @@ pub(crate) fn extra(outcome: Outcome, backtrace: Option<Arc<str>>) -> Option<Arc
 pub(crate) struct Slots {
     chunks: Vec<Vec<Slot>>,
     len: usize,
+    /// The slots left in the last chunk: while there are, a push allocates
+    /// nothing and needs no arithmetic on chunk sizes.
+    room: usize,
+    /// The latest start stored, and whether every slot started no earlier
+    /// than the one before it: only a `record`ed action can break the
+    /// order, and a snapshot need not check it otherwise.
+    latest_start_ns: u64,
+    out_of_order: bool,
 }
 
 const FIRST_CHUNK: usize = 32;
@@ -124,34 +125,63 @@ impl Slots {
     /// is full, else nothing.
     #[inline]
     pub(crate) fn bytes_to_push(&self) -> usize {
-        // The same test as `push`'s: the next slot falls in a chunk not
-        // allocated yet.
-        let (chunk, _) = locate(self.len);
-        if chunk == self.chunks.len() {
-            let list = if chunk == 0 {
-                MAX_CHUNKS * std::mem::size_of::<Vec<Slot>>()
-            } else {
-                0
-            };
-            list + (FIRST_CHUNK << chunk) * std::mem::size_of::<Slot>()
-        } else {
+        if self.room > 0 {
             0
+        } else {
+            self.bytes_of_next_chunk()
         }
     }
 
-    /// Stores `slot` and returns its index.
+    #[cold]
+    fn bytes_of_next_chunk(&self) -> usize {
+        let chunk = self.chunks.len();
+        let list = if chunk == 0 {
+            MAX_CHUNKS * std::mem::size_of::<Vec<Slot>>()
+        } else {
+            0
+        };
+        list + (FIRST_CHUNK << chunk) * std::mem::size_of::<Slot>()
+    }
+
+    /// Stores the slot `make` builds and returns its index.
+    ///
+    /// The slot is built only once its place is known, so that it is
+    /// written there directly: built first and then moved, it went through
+    /// the stack, and reading back the halves of an 88-byte struct written
+    /// a field at a time stalls store forwarding.
     #[inline]
-    pub(crate) fn push(&mut self, slot: Slot) -> usize {
-        let (chunk, _) = locate(self.len);
-        if chunk == self.chunks.len() {
-            if chunk == 0 {
-                self.chunks.reserve_exact(MAX_CHUNKS);
-            }
-            self.chunks.push(spare::take(FIRST_CHUNK << chunk));
+    pub(crate) fn push_with(&mut self, make: impl FnOnce() -> Slot) -> usize {
+        if self.room == 0 {
+            self.add_chunk();
         }
-        self.chunks[chunk].push(slot);
+        self.room -= 1;
+        if let Some(chunk) = self.chunks.last_mut()
+            && chunk.len() < chunk.capacity()
+        {
+            chunk.push(make());
+            if let Some(slot) = chunk.last() {
+                self.out_of_order |= slot.start_ns < self.latest_start_ns;
+                self.latest_start_ns = self.latest_start_ns.max(slot.start_ns);
+            }
+        }
         self.len += 1;
         self.len - 1
+    }
+
+    #[cfg(test)]
+    fn push(&mut self, slot: Slot) -> usize {
+        self.push_with(|| slot)
+    }
+
+    /// Chunk `k` holds exactly `32 << k` slots: `locate` relies on it.
+    #[cold]
+    fn add_chunk(&mut self) {
+        let chunk = self.chunks.len();
+        if chunk == 0 {
+            self.chunks.reserve_exact(MAX_CHUNKS);
+        }
+        self.room = FIRST_CHUNK << chunk;
+        self.chunks.push(spare::take(self.room));
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&Slot> {
@@ -159,13 +189,29 @@ impl Slots {
         self.chunks.get(chunk)?.get(offset)
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut Slot> {
+        // The open action is nearly always the last one stored.
+        if index == self.len.wrapping_sub(1) {
+            return self.chunks.last_mut()?.last_mut();
+        }
         let (chunk, offset) = locate(index);
         self.chunks.get_mut(chunk)?.get_mut(offset)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot> {
         self.chunks.iter().flatten()
+    }
+
+    /// The slots as slices, one per chunk, in storage order: copying out a
+    /// slice at a time lets the copy skip a capacity check per slot.
+    pub(crate) fn chunks(&self) -> impl Iterator<Item = &[Slot]> {
+        self.chunks.iter().map(Vec::as_slice)
+    }
+
+    /// Whether the slots, in storage order, are in start order.
+    pub(crate) fn in_start_order(&self) -> bool {
+        !self.out_of_order
     }
 }
 

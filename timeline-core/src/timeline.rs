@@ -110,6 +110,10 @@ pub(crate) struct State {
     /// The last non-nesting action started, until its end is settled: while
     /// it runs, it blocks every start.
     pub(crate) open: Option<Open>,
+    /// The category and detail of the open action when it was not stored,
+    /// for the error that refuses a start meanwhile. Kept apart from
+    /// `open` so that settling the common, stored case moves one word.
+    open_not_stored: Option<Named>,
     /// The end of the last non-nesting action: no later action starts
     /// before it, whatever the clock's reads were reordered to.
     pub(crate) floor_ns: u64,
@@ -122,11 +126,12 @@ pub(crate) struct State {
     pub(crate) bytes: usize,
 }
 
+#[derive(Clone, Copy)]
 pub(crate) enum Open {
     Stored(usize),
     /// Counted in `dropped()`, but still blocking: the rules do not change
-    /// when the timeline is full.
-    NotStored(Named),
+    /// when the timeline is full. Named by `State::open_not_stored`.
+    NotStored,
 }
 
 // A panic never leaves a timeline inconsistent: no user code runs while its
@@ -295,64 +300,22 @@ impl Timeline {
         call_site: Option<&'static Location<'static>>,
     ) -> Result<Started, OverlapError> {
         let inner = &*self.inner;
-        let Named { category, detail } = inner.prepare(category, detail);
-        let extra = slots::extra(Outcome::Ok, inner.capture_backtrace(&category, &detail));
-
-        let mut state = inner.lock();
-        if let Some(open) = &state.open {
-            let open = state.named(open);
-            return match on_overlap {
-                OnOverlap::Refuse => {
-                    drop(state);
-                    Err(OverlapError::new(open, Named { category, detail }))
-                }
-                OnOverlap::Concurrent => Ok(inner.start_concurrent(
-                    &mut state,
-                    open,
-                    Named { category, detail },
-                    nested,
-                    call_site,
-                    extra,
-                )),
-            };
+        // The common case — static strings stored as they are — keeps them
+        // as two `&str` until they are written into the slot: moving a
+        // `Cow` through the general path costs more than the rest of the
+        // start (see `StaticNamed`).
+        if let (Cow::Borrowed(category), Cow::Borrowed(detail)) = (&category, &detail)
+            && inner.stores_unchanged(category, detail)
+        {
+            let named = StaticNamed { category, detail };
+            return inner.start_prepared(named, None, nested, on_overlap, call_site);
         }
-        // Read under the lock that enforces the rule, and never before the
-        // end of the previous action: the recorded intervals of non-nesting
-        // actions cannot overlap.
-        let start_ns = inner.clock.now_ns().max(state.floor_ns);
-        let slot = if let Some(bytes) = inner.room_for(&state, &category, &detail, extra.as_ref()) {
-            state.bytes = bytes;
-            let index = state.slots.push(Slot {
-                category,
-                detail,
-                call_site,
-                start_ns,
-                end_ns: UNFINISHED,
-                end_seq: 0,
-                nested,
-                concurrent: false,
-                extra,
-            });
-            if !nested {
-                state.open = Some(Open::Stored(index));
-            }
-            index
-        } else {
-            state.dropped += 1;
-            if !nested {
-                state.open = Some(Open::NotStored(Named { category, detail }));
-            }
-            NOT_STORED
-        };
-        if !nested {
-            inner.open_end.store(RUNNING, Ordering::Relaxed);
-        }
-        drop(state);
-        Ok(Started {
-            slot,
-            start_ns,
-            sequential: !nested,
-        })
+        let named = inner.prepare(category, detail);
+        let extra = slots::extra(
+            Outcome::Ok,
+            inner.capture_backtrace(&named.category, &named.detail),
+        );
+        inner.start_prepared(named, extra, nested, on_overlap, call_site)
     }
 
     /// Adds a finished action after the fact, e.g. from a callback that
@@ -526,6 +489,50 @@ impl Started {
     }
 }
 
+/// A category and detail on their way into a slot.
+trait SlotText {
+    /// The heap bytes they hold.
+    fn heap_bytes(&self) -> usize;
+    fn into_named(self) -> Named;
+}
+
+impl SlotText for Named {
+    #[inline]
+    fn heap_bytes(&self) -> usize {
+        Named::heap_bytes(self)
+    }
+
+    #[inline]
+    fn into_named(self) -> Named {
+        self
+    }
+}
+
+/// Static strings that are stored as they are. Two `&str` travel in
+/// registers; a `Cow` is a 24-byte value that the general path writes a
+/// field at a time and copies on 16 bytes at a time, and such a copy must
+/// wait for the writes to reach the cache instead of forwarding them. Made
+/// into `Cow`s only where the slot is written, they cost nothing.
+struct StaticNamed {
+    category: &'static str,
+    detail: &'static str,
+}
+
+impl SlotText for StaticNamed {
+    #[inline]
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+
+    #[inline]
+    fn into_named(self) -> Named {
+        Named {
+            category: Cow::Borrowed(self.category),
+            detail: Cow::Borrowed(self.detail),
+        }
+    }
+}
+
 /// Where and how a slot is stored, besides its strings.
 struct Placed {
     start_ns: u64,
@@ -551,24 +558,26 @@ impl State {
     pub(crate) fn actions(&self, as_of: u64) -> Vec<Action> {
         // Sized once: growing it would copy every action several times.
         let mut actions = Vec::with_capacity(self.slots.len());
-        actions.extend(self.slots.iter().map(|slot| Action {
-            category: slot.category.clone(),
-            detail: slot.detail.clone(),
-            start_ns: slot.start_ns,
-            duration_ns: if slot.is_finished() {
-                slot.end_ns.saturating_sub(slot.start_ns)
-            } else {
-                as_of.saturating_sub(slot.start_ns)
-            },
-            finished: slot.is_finished(),
-            nested: slot.nested,
-            concurrent: slot.concurrent,
-            call_site: slot.call_site,
-            extra: slot.extra.clone(),
-        }));
+        for chunk in self.slots.chunks() {
+            actions.extend(chunk.iter().map(|slot| Action {
+                category: slot.category.clone(),
+                detail: slot.detail.clone(),
+                start_ns: slot.start_ns,
+                duration_ns: if slot.is_finished() {
+                    slot.end_ns.saturating_sub(slot.start_ns)
+                } else {
+                    as_of.saturating_sub(slot.start_ns)
+                },
+                finished: slot.is_finished(),
+                nested: slot.nested,
+                concurrent: slot.concurrent,
+                call_site: slot.call_site,
+                extra: slot.extra.clone(),
+            }));
+        }
         // Slots are stored in start order except for `record`ed ones.
-        if !actions.is_sorted_by_key(Action::start) {
-            actions.sort_by_key(Action::start);
+        if !self.slots.in_start_order() {
+            actions.sort_by_key(|action| action.start_ns);
         }
         actions
     }
@@ -627,13 +636,20 @@ impl State {
             .collect()
     }
 
-    fn named(&self, open: &Open) -> Named {
-        match open {
-            Open::Stored(index) => match self.slots.get(*index) {
-                Some(slot) => Named::excerpt(&slot.category, &slot.detail),
-                None => unreachable!("the open action is stored"),
-            },
-            Open::NotStored(named) => Named::excerpt(&named.category, &named.detail),
+    fn named(&self, open: Open) -> Named {
+        let named = match open {
+            Open::Stored(index) => self
+                .slots
+                .get(index)
+                .map(|slot| (&slot.category, &slot.detail)),
+            Open::NotStored => self
+                .open_not_stored
+                .as_ref()
+                .map(|named| (&named.category, &named.detail)),
+        };
+        match named {
+            Some((category, detail)) => Named::excerpt(category, detail),
+            None => unreachable!("the open action is named"),
         }
     }
 
@@ -650,10 +666,10 @@ impl State {
     /// Where a finished interval goes: its start, and the action it overlaps
     /// if it must be stored as concurrent. A sequential one moves the floor.
     fn place_finished(&mut self, start_ns: u64, end_ns: u64) -> (u64, Option<Named>) {
-        if let Some(open) = &self.open {
+        if let Some(open) = self.open {
             let open_start = match open {
-                Open::Stored(index) => self.slots.get(*index).map_or(0, |slot| slot.start_ns),
-                Open::NotStored(_) => 0,
+                Open::Stored(index) => self.slots.get(index).map_or(0, |slot| slot.start_ns),
+                Open::NotStored => 0,
             };
             if end_ns > open_start {
                 return (start_ns, Some(self.named(open)));
@@ -686,6 +702,7 @@ impl State {
     }
 
     /// Finishes the open non-nesting action at `end_ns`.
+    #[inline]
     pub(crate) fn close_open(&mut self, end_ns: u64) -> Option<&mut Slot> {
         self.floor_ns = self.floor_ns.max(end_ns);
         match self.open.take()? {
@@ -695,8 +712,9 @@ impl State {
                 slot.end_ns = end_ns;
                 Some(slot)
             }
-            Open::NotStored(_) => {
+            Open::NotStored => {
                 self.floor_slot = None;
+                self.open_not_stored = None;
                 None
             }
         }
@@ -760,6 +778,88 @@ impl Inner {
         }
     }
 
+    /// Whether a static category and detail are stored as they are: no
+    /// filter to run, nothing to cut, no backtrace to take.
+    #[inline]
+    fn stores_unchanged(&self, category: &str, detail: &str) -> bool {
+        category.len() <= detail::MAX_CATEGORY_LEN
+            && detail.len() <= self.config.max_detail_len
+            && self.config.detail_filter.is_none()
+            && matches!(self.config.backtraces, Backtraces::Never)
+    }
+
+    /// The start of an action whose category and detail are prepared and
+    /// whose backtrace, if any, is taken: what happens under the lock.
+    #[inline]
+    fn start_prepared(
+        &self,
+        named: impl SlotText,
+        extra: Option<Arc<slots::Extra>>,
+        nested: bool,
+        on_overlap: OnOverlap,
+        call_site: Option<&'static Location<'static>>,
+    ) -> Result<Started, OverlapError> {
+        let mut state = self.lock();
+        if let Some(open) = state.open {
+            let open = state.named(open);
+            return match on_overlap {
+                OnOverlap::Refuse => {
+                    drop(state);
+                    Err(OverlapError::new(open, named.into_named()))
+                }
+                OnOverlap::Concurrent => Ok(self.start_concurrent(
+                    &mut state,
+                    open,
+                    named.into_named(),
+                    nested,
+                    call_site,
+                    extra,
+                )),
+            };
+        }
+        // Read under the lock that enforces the rule, and never before the
+        // end of the previous action: the recorded intervals of non-nesting
+        // actions cannot overlap.
+        let start_ns = self.clock.now_ns().max(state.floor_ns);
+        let slot = if let Some(bytes) = self.room_for(&state, named.heap_bytes(), extra.as_ref()) {
+            state.bytes = bytes;
+            let index = state.slots.push_with(|| {
+                let Named { category, detail } = named.into_named();
+                Slot {
+                    category,
+                    detail,
+                    call_site,
+                    start_ns,
+                    end_ns: UNFINISHED,
+                    end_seq: 0,
+                    nested,
+                    concurrent: false,
+                    extra,
+                }
+            });
+            if !nested {
+                state.open = Some(Open::Stored(index));
+            }
+            index
+        } else {
+            state.dropped += 1;
+            if !nested {
+                state.open = Some(Open::NotStored);
+                state.open_not_stored = Some(named.into_named());
+            }
+            NOT_STORED
+        };
+        if !nested {
+            self.open_end.store(RUNNING, Ordering::Relaxed);
+        }
+        drop(state);
+        Ok(Started {
+            slot,
+            start_ns,
+            sequential: !nested,
+        })
+    }
+
     /// Stores an action that overlaps the unfinished `open` one beside it,
     /// as concurrent, and notes the overlap.
     #[cold]
@@ -798,15 +898,14 @@ impl Inner {
     fn room_for(
         &self,
         state: &State,
-        category: &Cow<'static, str>,
-        detail: &Cow<'static, str>,
+        text_bytes: usize,
         extra: Option<&Arc<slots::Extra>>,
     ) -> Option<usize> {
         if state.slots.len() >= self.config.max_actions {
             return None;
         }
         let bytes =
-            state.bytes + state.slots.bytes_to_push() + Slot::heap_bytes(category, detail, extra);
+            state.bytes + state.slots.bytes_to_push() + text_bytes + Slot::extra_bytes(extra);
         (bytes <= self.config.max_bytes).then_some(bytes)
     }
 
@@ -818,10 +917,10 @@ impl Inner {
         at: Placed,
         extra: Option<Arc<slots::Extra>>,
     ) -> usize {
-        if let Some(bytes) = self.room_for(state, &named.category, &named.detail, extra.as_ref()) {
+        if let Some(bytes) = self.room_for(state, named.heap_bytes(), extra.as_ref()) {
             state.bytes = bytes;
             let end_seq = u32::try_from(state.slots.len() + 1).unwrap_or(u32::MAX);
-            state.slots.push(Slot {
+            state.slots.push_with(|| Slot {
                 category: named.category,
                 detail: named.detail,
                 call_site: at.call_site,
