@@ -95,7 +95,8 @@ pub struct LogTuple {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Action {
-    pub(crate) category: Cow<'static, str>,
+    /// As in the slot: the category, unless `extra` holds it.
+    pub(crate) static_category: &'static str,
     pub(crate) detail: Cow<'static, str>,
     pub(crate) start_ns: u64,
     /// The duration, or for an unfinished action the time from its start to
@@ -111,13 +112,24 @@ pub struct Action {
 impl Action {
     /// The category, e.g. `SQL-main` or `memcache-get`.
     pub fn category(&self) -> &str {
-        &self.category
+        self.extra
+            .as_ref()
+            .map_or(self.static_category, |extra| &extra.category)
     }
 
     /// The detail, e.g. the SQL statement, after the timeline's detail filter
     /// and length limit.
     pub fn detail(&self) -> &str {
         &self.detail
+    }
+
+    /// The category as stored: a static one borrowed, an owned one cloned.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn category_cow(&self) -> Cow<'static, str> {
+        match &self.extra {
+            None => Cow::Borrowed(self.static_category),
+            Some(extra) => extra.category.clone(),
+        }
     }
 
     /// Offset of the action's start from the timeline's start.
@@ -230,8 +242,8 @@ impl Action {
         LogTuple {
             start_ms,
             end_ms: start_ms.saturating_add(whole_millis(self.duration_or_elapsed())),
-            category: self.category.to_string(),
-            detail: self.detail.to_string(),
+            category: self.category().to_owned(),
+            detail: self.detail().to_owned(),
             backtrace: self.backtrace().map(str::to_owned),
         }
     }

@@ -5,15 +5,21 @@ use std::borrow::Cow;
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::action::Outcome;
+use crate::action::{Action, Outcome};
+use crate::error::Named;
 
 /// The end of an action that has not finished.
 pub(crate) const UNFINISHED: u64 = u64::MAX;
 
-/// One stored action. Kept small (88 bytes): what most actions lack —
-/// an outcome other than `Ok`, a backtrace — lives in [`Extra`].
+/// One stored action, in 80 bytes. What most actions lack — an owned
+/// category, an outcome other than `Ok`, a backtrace — lives in [`Extra`].
 pub(crate) struct Slot {
-    pub(crate) category: Cow<'static, str>,
+    /// The category when there is no `extra`; else empty, and the category
+    /// is the extra's. Categories are nearly always static: keeping them as
+    /// a `&str` saves a branch and a drop per slot.
+    static_category: &'static str,
+    /// Often owned (SQL from a driver): kept here, so that it costs no
+    /// allocation besides its own.
     pub(crate) detail: Cow<'static, str>,
     /// Where the action was started or recorded, when known without a
     /// backtrace: a pointer into the binary, free to keep.
@@ -28,18 +34,152 @@ pub(crate) struct Slot {
     /// runs beside the sequence, on a lane of its own.
     pub(crate) concurrent: bool,
     /// Shared with the snapshots of the action: copying one is cheap.
-    pub(crate) extra: Option<Arc<Extra>>,
+    extra: Option<Arc<Extra>>,
 }
 
-#[derive(Clone, Debug, Default)]
+/// What an action holds besides a static category, its detail and its
+/// times: an owned category, an outcome other than `Ok`, a backtrace.
+#[derive(Clone, Debug)]
 pub(crate) struct Extra {
+    pub(crate) category: Cow<'static, str>,
     pub(crate) outcome: Outcome,
     pub(crate) backtrace: Option<Arc<str>>,
 }
 
+/// A slot's strings and extra, made ready before the lock (building them
+/// may allocate) and moved into the slot under it.
+pub(crate) struct Texts {
+    static_category: &'static str,
+    detail: Cow<'static, str>,
+    extra: Option<Arc<Extra>>,
+}
+
+impl Texts {
+    /// A static category and nothing else: what most actions are.
+    #[inline]
+    pub(crate) fn fixed(category: &'static str, detail: Cow<'static, str>) -> Texts {
+        Texts {
+            static_category: category,
+            detail,
+            extra: None,
+        }
+    }
+
+    /// Any strings, outcome and backtrace: an [`Extra`] unless the category
+    /// is static and there is nothing else.
+    pub(crate) fn new(named: Named, outcome: Outcome, backtrace: Option<Arc<str>>) -> Texts {
+        match named.category {
+            Cow::Borrowed(category) if outcome == Outcome::Ok && backtrace.is_none() => {
+                Texts::fixed(category, named.detail)
+            }
+            category => Texts {
+                static_category: "",
+                detail: named.detail,
+                extra: Some(Arc::new(Extra {
+                    category,
+                    outcome,
+                    backtrace,
+                })),
+            },
+        }
+    }
+
+    /// The heap bytes they hold.
+    #[inline]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        crate::detail::heap_bytes(&self.detail) + Slot::extra_bytes(self.extra.as_ref())
+    }
+
+    /// Their category and detail, for an error to keep. Takes them by
+    /// value: a reference to them would keep them in memory on the common
+    /// path too, and copying them from there into the slot stalls.
+    #[inline]
+    pub(crate) fn into_named(self) -> Named {
+        let category = match self.extra {
+            None => Cow::Borrowed(self.static_category),
+            Some(extra) => extra.category.clone(),
+        };
+        Named {
+            category,
+            detail: self.detail,
+        }
+    }
+
+    /// Their category and detail cut as errors and violations keep them.
+    pub(crate) fn excerpt(&self) -> Named {
+        excerpt(self.static_category, &self.detail, self.extra.as_ref())
+    }
+
+    /// A slot of them.
+    #[inline]
+    pub(crate) fn into_slot(self, at: Placed, end_seq: u32) -> Slot {
+        Slot {
+            static_category: self.static_category,
+            detail: self.detail,
+            call_site: at.call_site,
+            start_ns: at.start_ns,
+            end_ns: at.end_ns,
+            end_seq,
+            nested: at.nested,
+            concurrent: at.concurrent,
+            extra: self.extra,
+        }
+    }
+}
+
+#[allow(clippy::ptr_arg)] // only a `Cow` tells borrowed from owned
+fn excerpt(
+    static_category: &'static str,
+    detail: &Cow<'static, str>,
+    extra: Option<&Arc<Extra>>,
+) -> Named {
+    match extra {
+        None => Named::excerpt(&Cow::Borrowed(static_category), detail),
+        Some(extra) => Named::excerpt(&extra.category, detail),
+    }
+}
+
+/// Where and how a slot is stored, besides its strings.
+pub(crate) struct Placed {
+    pub(crate) start_ns: u64,
+    pub(crate) end_ns: u64,
+    pub(crate) nested: bool,
+    pub(crate) concurrent: bool,
+    pub(crate) call_site: Option<&'static Location<'static>>,
+}
+
 impl Slot {
+    #[inline]
+    pub(crate) fn category(&self) -> &str {
+        self.extra
+            .as_ref()
+            .map_or(self.static_category, |extra| &extra.category)
+    }
+
+    /// The category and detail cut as errors and violations keep them.
+    pub(crate) fn excerpt(&self) -> Named {
+        excerpt(self.static_category, &self.detail, self.extra.as_ref())
+    }
+
     pub(crate) fn backtrace(&self) -> Option<&Arc<str>> {
         self.extra.as_ref()?.backtrace.as_ref()
+    }
+
+    /// A snapshot of the slot as of `as_of`.
+    #[inline]
+    pub(crate) fn action(&self, as_of: u64) -> Action {
+        let finished = self.is_finished();
+        Action {
+            static_category: self.static_category,
+            detail: self.detail.clone(),
+            start_ns: self.start_ns,
+            duration_ns: if finished { self.end_ns } else { as_of }.saturating_sub(self.start_ns),
+            finished,
+            nested: self.nested,
+            concurrent: self.concurrent,
+            call_site: self.call_site,
+            extra: self.extra.clone(),
+        }
     }
 
     /// Sets the outcome and returns the heap bytes that added.
@@ -48,15 +188,24 @@ impl Slot {
             return 0;
         }
         let added = if self.extra.is_none() { EXTRA_BYTES } else { 0 } + outcome_bytes(&outcome);
-        Arc::make_mut(self.extra.get_or_insert_with(Arc::default)).outcome = outcome;
+        let category = self.static_category;
+        let extra = self.extra.get_or_insert_with(|| {
+            Arc::new(Extra {
+                category: Cow::Borrowed(category),
+                outcome: Outcome::Ok,
+                backtrace: None,
+            })
+        });
+        Arc::make_mut(extra).outcome = outcome;
         added
     }
 
-    /// The heap bytes a slot holds besides itself and its two strings.
+    /// The heap bytes a slot holds besides itself: its extra, if any.
     #[inline]
     pub(crate) fn extra_bytes(extra: Option<&Arc<Extra>>) -> usize {
         extra.map_or(0, |extra| {
             EXTRA_BYTES
+                + crate::detail::heap_bytes(&extra.category)
                 + outcome_bytes(&extra.outcome)
                 + extra
                     .backtrace
@@ -83,15 +232,6 @@ fn outcome_bytes(outcome: &Outcome) -> usize {
     match outcome {
         Outcome::Error(message) => message.capacity(),
         _ => 0,
-    }
-}
-
-#[inline]
-pub(crate) fn extra(outcome: Outcome, backtrace: Option<Arc<str>>) -> Option<Arc<Extra>> {
-    if backtrace.is_none() && outcome == Outcome::Ok {
-        None
-    } else {
-        Some(Arc::new(Extra { outcome, backtrace }))
     }
 }
 
@@ -278,17 +418,18 @@ mod tests {
     use super::*;
 
     fn slot(n: usize) -> Slot {
-        Slot {
+        let named = Named {
             category: Cow::Borrowed("c"),
             detail: Cow::Owned(n.to_string()),
-            call_site: None,
+        };
+        let at = Placed {
             start_ns: n as u64,
             end_ns: UNFINISHED,
-            end_seq: 0,
             nested: false,
             concurrent: false,
-            extra: None,
-        }
+            call_site: None,
+        };
+        Texts::new(named, Outcome::Ok, None).into_slot(at, 0)
     }
 
     #[test]
@@ -313,11 +454,8 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_is_small() {
-        assert!(
-            std::mem::size_of::<Slot>() <= 88,
-            "{}",
-            std::mem::size_of::<Slot>()
-        );
+    fn a_slot_and_an_action_are_small() {
+        assert_eq!(std::mem::size_of::<Slot>(), 80);
+        assert_eq!(std::mem::size_of::<Action>(), 80);
     }
 }

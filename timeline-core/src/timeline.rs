@@ -12,7 +12,7 @@ use crate::detail::{self, BacktracePredicate, DetailFilter};
 use crate::error::{Named, OverlapError, Violation};
 use crate::guard::ActionGuard;
 use crate::report::{FindingRules, Pauses};
-use crate::slots::{self, Slot, Slots, UNFINISHED};
+use crate::slots::{Placed, Slot, Slots, Texts, UNFINISHED};
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// [`Inner::open_end`] while the open non-nesting action runs.
@@ -301,21 +301,18 @@ impl Timeline {
     ) -> Result<Started, OverlapError> {
         let inner = &*self.inner;
         // The common case — static strings stored as they are — keeps them
-        // as two `&str` until they are written into the slot: moving a
-        // `Cow` through the general path costs more than the rest of the
-        // start (see `StaticNamed`).
+        // as two `&str` until they are written into the slot. A `Cow` is a
+        // 24-byte value that the general path writes a field at a time and
+        // copies 16 bytes at a time, and such a copy waits for the writes
+        // to reach the cache instead of forwarding them: that cost more
+        // than the rest of the start.
         if let (Cow::Borrowed(category), Cow::Borrowed(detail)) = (&category, &detail)
             && inner.stores_unchanged(category, detail)
         {
-            let named = StaticNamed { category, detail };
-            return inner.start_prepared(named, None, nested, on_overlap, call_site);
+            let texts = Texts::fixed(category, Cow::Borrowed(detail));
+            return inner.start_prepared(texts, nested, on_overlap, call_site);
         }
-        let named = inner.prepare(category, detail);
-        let extra = slots::extra(
-            Outcome::Ok,
-            inner.capture_backtrace(&named.category, &named.detail),
-        );
-        inner.start_prepared(named, extra, nested, on_overlap, call_site)
+        inner.start_general(category, detail, nested, on_overlap, call_site)
     }
 
     /// Adds a finished action after the fact, e.g. from a callback that
@@ -489,59 +486,6 @@ impl Started {
     }
 }
 
-/// A category and detail on their way into a slot.
-trait SlotText {
-    /// The heap bytes they hold.
-    fn heap_bytes(&self) -> usize;
-    fn into_named(self) -> Named;
-}
-
-impl SlotText for Named {
-    #[inline]
-    fn heap_bytes(&self) -> usize {
-        Named::heap_bytes(self)
-    }
-
-    #[inline]
-    fn into_named(self) -> Named {
-        self
-    }
-}
-
-/// Static strings that are stored as they are. Two `&str` travel in
-/// registers; a `Cow` is a 24-byte value that the general path writes a
-/// field at a time and copies on 16 bytes at a time, and such a copy must
-/// wait for the writes to reach the cache instead of forwarding them. Made
-/// into `Cow`s only where the slot is written, they cost nothing.
-struct StaticNamed {
-    category: &'static str,
-    detail: &'static str,
-}
-
-impl SlotText for StaticNamed {
-    #[inline]
-    fn heap_bytes(&self) -> usize {
-        0
-    }
-
-    #[inline]
-    fn into_named(self) -> Named {
-        Named {
-            category: Cow::Borrowed(self.category),
-            detail: Cow::Borrowed(self.detail),
-        }
-    }
-}
-
-/// Where and how a slot is stored, besides its strings.
-struct Placed {
-    start_ns: u64,
-    end_ns: u64,
-    nested: bool,
-    concurrent: bool,
-    call_site: Option<&'static Location<'static>>,
-}
-
 /// What one violation costs besides its strings and its entry in the
 /// vector (counted as the vector grows): the boxed pair of names.
 const VIOLATION_BYTES: usize = std::mem::size_of::<Named>() * 2;
@@ -559,21 +503,7 @@ impl State {
         // Sized once: growing it would copy every action several times.
         let mut actions = Vec::with_capacity(self.slots.len());
         for chunk in self.slots.chunks() {
-            actions.extend(chunk.iter().map(|slot| Action {
-                category: slot.category.clone(),
-                detail: slot.detail.clone(),
-                start_ns: slot.start_ns,
-                duration_ns: if slot.is_finished() {
-                    slot.end_ns.saturating_sub(slot.start_ns)
-                } else {
-                    as_of.saturating_sub(slot.start_ns)
-                },
-                finished: slot.is_finished(),
-                nested: slot.nested,
-                concurrent: slot.concurrent,
-                call_site: slot.call_site,
-                extra: slot.extra.clone(),
-            }));
+            actions.extend(chunk.iter().map(|slot| slot.action(as_of)));
         }
         // Slots are stored in start order except for `record`ed ones.
         if !self.slots.in_start_order() {
@@ -611,7 +541,7 @@ impl State {
                     LogTuple {
                         start_ms: at_ms,
                         end_ms: at_ms,
-                        category: format!("{}{suffix}", slot.category),
+                        category: format!("{}{suffix}", slot.category()),
                         detail: slot.detail.to_string(),
                         backtrace: backtrace.map(|b| b.to_string()),
                     }
@@ -627,7 +557,7 @@ impl State {
                     LogTuple {
                         start_ms,
                         end_ms: start_ms.saturating_add(duration_ms),
-                        category: slot.category.to_string(),
+                        category: slot.category().to_owned(),
                         detail: slot.detail.to_string(),
                         backtrace: slot.backtrace().map(|b| b.to_string()),
                     }
@@ -638,24 +568,21 @@ impl State {
 
     fn named(&self, open: Open) -> Named {
         let named = match open {
-            Open::Stored(index) => self
-                .slots
-                .get(index)
-                .map(|slot| (&slot.category, &slot.detail)),
+            Open::Stored(index) => self.slots.get(index).map(Slot::excerpt),
             Open::NotStored => self
                 .open_not_stored
                 .as_ref()
-                .map(|named| (&named.category, &named.detail)),
+                .map(|named| Named::excerpt(&named.category, &named.detail)),
         };
         match named {
-            Some((category, detail)) => Named::excerpt(category, detail),
+            Some(named) => named,
             None => unreachable!("the open action is named"),
         }
     }
 
     fn named_slot(&self, index: Option<usize>) -> Named {
         match index.and_then(|index| self.slots.get(index)) {
-            Some(slot) => Named::excerpt(&slot.category, &slot.detail),
+            Some(slot) => slot.excerpt(),
             None => Named {
                 category: Cow::Borrowed("(not stored)"),
                 detail: Cow::Borrowed(""),
@@ -713,11 +640,16 @@ impl State {
                 Some(slot)
             }
             Open::NotStored => {
-                self.floor_slot = None;
-                self.open_not_stored = None;
+                self.close_not_stored();
                 None
             }
         }
+    }
+
+    #[cold]
+    fn close_not_stored(&mut self) {
+        self.floor_slot = None;
+        self.open_not_stored = None;
     }
 }
 
@@ -788,13 +720,30 @@ impl Inner {
             && matches!(self.config.backtraces, Backtraces::Never)
     }
 
+    /// The start of an action whose strings may need filtering or cutting,
+    /// or that may take a backtrace: out of line, so that what every call
+    /// site inlines is the static case only.
+    #[inline(never)]
+    fn start_general(
+        &self,
+        category: Cow<'static, str>,
+        detail: Cow<'static, str>,
+        nested: bool,
+        on_overlap: OnOverlap,
+        call_site: Option<&'static Location<'static>>,
+    ) -> Result<Started, OverlapError> {
+        let named = self.prepare(category, detail);
+        let backtrace = self.capture_backtrace(&named.category, &named.detail);
+        let texts = Texts::new(named, Outcome::Ok, backtrace);
+        self.start_prepared(texts, nested, on_overlap, call_site)
+    }
+
     /// The start of an action whose category and detail are prepared and
     /// whose backtrace, if any, is taken: what happens under the lock.
-    #[inline]
+    #[inline(always)]
     fn start_prepared(
         &self,
-        named: impl SlotText,
-        extra: Option<Arc<slots::Extra>>,
+        texts: Texts,
         nested: bool,
         on_overlap: OnOverlap,
         call_site: Option<&'static Location<'static>>,
@@ -805,38 +754,27 @@ impl Inner {
             return match on_overlap {
                 OnOverlap::Refuse => {
                     drop(state);
-                    Err(OverlapError::new(open, named.into_named()))
+                    Err(OverlapError::new(open, texts.into_named()))
                 }
-                OnOverlap::Concurrent => Ok(self.start_concurrent(
-                    &mut state,
-                    open,
-                    named.into_named(),
-                    nested,
-                    call_site,
-                    extra,
-                )),
+                OnOverlap::Concurrent => {
+                    Ok(self.start_concurrent(&mut state, open, texts, nested, call_site))
+                }
             };
         }
         // Read under the lock that enforces the rule, and never before the
         // end of the previous action: the recorded intervals of non-nesting
         // actions cannot overlap.
         let start_ns = self.clock.now_ns().max(state.floor_ns);
-        let slot = if let Some(bytes) = self.room_for(&state, named.heap_bytes(), extra.as_ref()) {
+        let slot = if let Some(bytes) = self.room_for(&state, texts.heap_bytes()) {
             state.bytes = bytes;
-            let index = state.slots.push_with(|| {
-                let Named { category, detail } = named.into_named();
-                Slot {
-                    category,
-                    detail,
-                    call_site,
-                    start_ns,
-                    end_ns: UNFINISHED,
-                    end_seq: 0,
-                    nested,
-                    concurrent: false,
-                    extra,
-                }
-            });
+            let at = Placed {
+                start_ns,
+                end_ns: UNFINISHED,
+                nested,
+                concurrent: false,
+                call_site,
+            };
+            let index = state.slots.push_with(|| texts.into_slot(at, 0));
             if !nested {
                 state.open = Some(Open::Stored(index));
             }
@@ -845,7 +783,7 @@ impl Inner {
             state.dropped += 1;
             if !nested {
                 state.open = Some(Open::NotStored);
-                state.open_not_stored = Some(named.into_named());
+                state.open_not_stored = Some(texts.into_named());
             }
             NOT_STORED
         };
@@ -868,13 +806,12 @@ impl Inner {
         &self,
         state: &mut State,
         open: Named,
-        attempted: Named,
+        attempted: Texts,
         nested: bool,
         call_site: Option<&'static Location<'static>>,
-        extra: Option<Arc<slots::Extra>>,
     ) -> Started {
         let start_ns = self.clock.now_ns();
-        let noted = Named::excerpt(&attempted.category, &attempted.detail);
+        let noted = attempted.excerpt();
         let at = Placed {
             start_ns,
             end_ns: UNFINISHED,
@@ -882,7 +819,7 @@ impl Inner {
             concurrent: true,
             call_site,
         };
-        let slot = self.store(state, attempted, at, extra);
+        let slot = self.store(state, attempted, at);
         state.note_violation(open, noted, start_ns, &self.config);
         Started {
             slot,
@@ -894,43 +831,20 @@ impl Inner {
     /// What `state.bytes` becomes with one more slot holding these, if that
     /// is within both limits.
     #[inline]
-    #[allow(clippy::ptr_arg)] // only a `Cow` tells borrowed from owned
-    fn room_for(
-        &self,
-        state: &State,
-        text_bytes: usize,
-        extra: Option<&Arc<slots::Extra>>,
-    ) -> Option<usize> {
+    fn room_for(&self, state: &State, heap_bytes: usize) -> Option<usize> {
         if state.slots.len() >= self.config.max_actions {
             return None;
         }
-        let bytes =
-            state.bytes + state.slots.bytes_to_push() + text_bytes + Slot::extra_bytes(extra);
+        let bytes = state.bytes + state.slots.bytes_to_push() + heap_bytes;
         (bytes <= self.config.max_bytes).then_some(bytes)
     }
 
     /// Stores a slot if there is room, else counts it in `dropped()`.
-    fn store(
-        &self,
-        state: &mut State,
-        named: Named,
-        at: Placed,
-        extra: Option<Arc<slots::Extra>>,
-    ) -> usize {
-        if let Some(bytes) = self.room_for(state, named.heap_bytes(), extra.as_ref()) {
+    fn store(&self, state: &mut State, texts: Texts, at: Placed) -> usize {
+        if let Some(bytes) = self.room_for(state, texts.heap_bytes()) {
             state.bytes = bytes;
             let end_seq = u32::try_from(state.slots.len() + 1).unwrap_or(u32::MAX);
-            state.slots.push_with(|| Slot {
-                category: named.category,
-                detail: named.detail,
-                call_site: at.call_site,
-                start_ns: at.start_ns,
-                end_ns: at.end_ns,
-                end_seq,
-                nested: at.nested,
-                concurrent: at.concurrent,
-                extra,
-            })
+            state.slots.push_with(|| texts.into_slot(at, end_seq))
         } else {
             state.dropped += 1;
             NOT_STORED
@@ -949,10 +863,8 @@ impl Inner {
         call_site: Option<&'static Location<'static>>,
     ) {
         let attempted = self.prepare(category, detail);
-        let extra = slots::extra(
-            outcome,
-            self.capture_backtrace(&attempted.category, &attempted.detail),
-        );
+        let backtrace = self.capture_backtrace(&attempted.category, &attempted.detail);
+        let attempted = Texts::new(attempted, outcome, backtrace);
         let mut state = self.lock();
         let (start_ns, overlapped) = state.place_finished(start_ns, end_ns);
         let at = Placed {
@@ -964,14 +876,14 @@ impl Inner {
         };
         match overlapped {
             None => {
-                let index = self.store(&mut state, attempted, at, extra);
+                let index = self.store(&mut state, attempted, at);
                 if index != NOT_STORED {
                     state.floor_slot = Some(index);
                 }
             }
             Some(open) => {
-                let noted = Named::excerpt(&attempted.category, &attempted.detail);
-                self.store(&mut state, attempted, at, extra);
+                let noted = attempted.excerpt();
+                self.store(&mut state, attempted, at);
                 state.note_violation(open, noted, start_ns, &self.config);
             }
         }
@@ -990,10 +902,8 @@ impl Inner {
         outcome: Outcome,
     ) {
         let named = self.prepare(category, detail);
-        let extra = slots::extra(
-            outcome,
-            self.capture_backtrace(&named.category, &named.detail),
-        );
+        let backtrace = self.capture_backtrace(&named.category, &named.detail);
+        let texts = Texts::new(named, outcome, backtrace);
         let at = Placed {
             start_ns,
             end_ns,
@@ -1002,7 +912,7 @@ impl Inner {
             call_site: None,
         };
         let mut state = self.lock();
-        self.store(&mut state, named, at, extra);
+        self.store(&mut state, texts, at);
     }
 }
 

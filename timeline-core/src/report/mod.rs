@@ -149,7 +149,7 @@ impl Timeline {
                         as_of
                     };
                     (
-                        &*slot.category,
+                        slot.category(),
                         Duration::from_nanos(end_ns.saturating_sub(slot.start_ns)),
                     )
                 },

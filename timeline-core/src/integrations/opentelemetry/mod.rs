@@ -291,7 +291,7 @@ fn span_builder(
     let mut attributes = Vec::with_capacity(4);
     attributes.push(KeyValue::new(
         semconv::TIMELINE_CATEGORY,
-        action.category.clone(),
+        action.category_cow(),
     ));
     semconv::attributes(action, family, request.detail(action), &mut attributes);
     if action.is_nested() {
@@ -326,7 +326,7 @@ fn span_builder(
             backtrace.to_owned(),
         ));
     }
-    SpanBuilder::from_name(action.category.clone())
+    SpanBuilder::from_name(action.category_cow())
         .with_kind(semconv::kind(action))
         .with_start_time(at(action.start()))
         .with_attributes(attributes)
