@@ -222,7 +222,7 @@ fn a_thread_keeps_at_most_16_ki_spare_slots() {
         // 100,000 actions span chunks of up to 64 Ki slots, about 11 MB.
         let kept = retained_by(|| request(100_000));
         assert!(kept > 0, "nothing kept for the next request");
-        // 16 Ki slots at most, whatever their size (88 bytes today).
+        // 16 Ki slots at most, whatever their size (80 bytes today).
         assert!(
             kept <= 16 * 1024 * 128,
             "{kept} bytes kept after a request of 100,000 actions"

@@ -287,7 +287,7 @@ impl Slots {
     ///
     /// The slot is built only once its place is known, so that it is
     /// written there directly: built first and then moved, it went through
-    /// the stack, and reading back the halves of an 88-byte struct written
+    /// the stack, and reading back the halves of an 80-byte struct written
     /// a field at a time stalls store forwarding.
     #[inline]
     pub(crate) fn push_with(&mut self, make: impl FnOnce() -> Slot) -> usize {

@@ -300,12 +300,11 @@ impl Timeline {
         call_site: Option<&'static Location<'static>>,
     ) -> Result<Started, OverlapError> {
         let inner = &*self.inner;
-        // The common case — static strings stored as they are — keeps them
-        // as two `&str` until they are written into the slot. A `Cow` is a
-        // 24-byte value that the general path writes a field at a time and
-        // copies 16 bytes at a time, and such a copy waits for the writes
-        // to reach the cache instead of forwarding them: that cost more
-        // than the rest of the start.
+        // The common case — static strings stored as they are — skips the
+        // general path, where moving the two `Cow`s from step to step cost
+        // more than the rest of the start: a 24-byte value written a field
+        // at a time and copied 16 bytes at a time waits for the writes to
+        // reach the cache instead of being forwarded.
         if let (Cow::Borrowed(category), Cow::Borrowed(detail)) = (&category, &detail)
             && inner.stores_unchanged(category, detail)
         {
@@ -1033,7 +1032,7 @@ impl TimelineBuilder {
     }
 
     /// Store at most this many bytes (default 16 MiB), counting everything
-    /// the timeline keeps: its slots (88 bytes each, allocated in doubling
+    /// the timeline keeps: its slots (80 bytes each, allocated in doubling
     /// chunks of 32, 64, 128…), categories and details that are not
     /// `&'static str`, error messages, backtraces and violations. Past it,
     /// actions are counted in [`Timeline::dropped`] instead of stored.
