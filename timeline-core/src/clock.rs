@@ -59,7 +59,7 @@ impl Clock {
     }
 
     /// Nanoseconds from the baseline to now.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn now_ns(&self) -> u64 {
         match self.ticks {
             Some(scale) => scale.nanos_since_baseline(tsc::read_unchecked()),

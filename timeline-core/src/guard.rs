@@ -7,7 +7,7 @@ use crate::sync::Ordering;
 
 use crate::action::Outcome;
 use crate::slots::UNFINISHED;
-use crate::timeline::{NOT_STORED, RUNNING, Timeline};
+use crate::timeline::{RUNNING, Timeline};
 
 /// An unfinished action. Dropping the guard finishes it — at the end of a
 /// scope, on early return and `?`, and during a panic (then with
@@ -35,7 +35,8 @@ use crate::timeline::{NOT_STORED, RUNNING, Timeline};
 #[must_use = "dropping the guard finishes the action"]
 pub struct ActionGuard {
     timeline: Timeline,
-    slot: usize,
+    /// The slot's index, or `u32::MAX` if not stored.
+    slot: u32,
     start_ns: u64,
     /// Whether this is the open non-nesting action, which blocks other
     /// starts until it finishes (not a nesting or a concurrent one).
@@ -48,7 +49,7 @@ pub struct ActionGuard {
 
 impl ActionGuard {
     #[inline]
-    pub(crate) fn new(timeline: Timeline, slot: usize, start_ns: u64, sequential: bool) -> Self {
+    pub(crate) fn new(timeline: Timeline, slot: u32, start_ns: u64, sequential: bool) -> Self {
         ActionGuard {
             timeline,
             slot,
@@ -123,9 +124,9 @@ impl ActionGuard {
                     let added = slot.set_outcome(outcome);
                     state.bytes += added;
                 }
-            } else if self.slot != NOT_STORED {
+            } else if self.slot != u32::MAX {
                 let end_seq = u32::try_from(state.slots.len()).unwrap_or(u32::MAX);
-                if let Some(slot) = state.slots.get_mut(self.slot) {
+                if let Some(slot) = state.slots.get_mut(self.slot as usize) {
                     slot.end_ns = end_ns;
                     slot.end_seq = end_seq;
                     let added = slot.set_outcome(outcome);
@@ -151,7 +152,7 @@ impl fmt::Debug for ActionGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ActionGuard")
             .field("sequential", &self.sequential)
-            .field("stored", &(self.slot != NOT_STORED))
+            .field("stored", &(self.slot != u32::MAX))
             .field("start", &Duration::from_nanos(self.start_ns))
             .finish_non_exhaustive()
     }

@@ -289,7 +289,7 @@ impl Slots {
     /// written there directly: built first and then moved, it went through
     /// the stack, and reading back the halves of an 80-byte struct written
     /// a field at a time stalls store forwarding.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_with(&mut self, make: impl FnOnce() -> Slot) -> usize {
         if self.room == 0 {
             self.add_chunk();
@@ -329,7 +329,7 @@ impl Slots {
         self.chunks.get(chunk)?.get(offset)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut Slot> {
         // The open action is nearly always the last one stored.
         if index == self.len.wrapping_sub(1) {

@@ -21,6 +21,10 @@ pub(crate) const RUNNING: u64 = u64::MAX;
 /// The slot of an action that was counted in `dropped()` instead of stored.
 pub(crate) const NOT_STORED: usize = usize::MAX;
 
+/// The most actions a timeline stores, whatever `max_actions` says: a
+/// guard keeps its slot's index in 32 bits (see [`Started`]).
+pub(crate) const MAX_ACTIONS: usize = u32::MAX as usize - 1;
+
 /// The record of actions of one request: where did its time go?
 ///
 /// A `Timeline` is a cheap, shared handle (cloning it clones an `Arc`); every
@@ -289,8 +293,9 @@ impl Timeline {
     }
 
     /// Stores the start of an action, for the caller to wrap in a guard
-    /// that holds a handle to `self`.
-    #[inline]
+    /// that holds a handle to `self`. Inlined into every caller, where the
+    /// strings' kind is known, to pick one of two paths kept out of line.
+    #[inline(always)]
     pub(crate) fn try_start(
         &self,
         category: Cow<'static, str>,
@@ -305,11 +310,8 @@ impl Timeline {
         // more than the rest of the start: a 24-byte value written a field
         // at a time and copied 16 bytes at a time waits for the writes to
         // reach the cache instead of being forwarded.
-        if let (Cow::Borrowed(category), Cow::Borrowed(detail)) = (&category, &detail)
-            && inner.stores_unchanged(category, detail)
-        {
-            let texts = Texts::fixed(category, Cow::Borrowed(detail));
-            return inner.start_prepared(texts, nested, on_overlap, call_site);
+        if let (Cow::Borrowed(category), Cow::Borrowed(detail)) = (&category, &detail) {
+            return inner.start_static(category, detail, nested, on_overlap, call_site);
         }
         inner.start_general(category, detail, nested, on_overlap, call_site)
     }
@@ -464,11 +466,15 @@ pub(crate) enum OnOverlap {
     Concurrent,
 }
 
-/// A stored start, not yet wrapped in its guard.
+/// A stored start, not yet wrapped in its guard. 16 bytes, so that it is
+/// returned in two registers when `try_start` is not inlined: returned
+/// through memory, it was written a field at a time and read back 16 bytes
+/// at a time, which stalls.
 pub(crate) struct Started {
-    slot: usize,
-    start_ns: u64,
+    /// The slot's index, or `u32::MAX` for [`NOT_STORED`].
+    slot: u32,
     sequential: bool,
+    start_ns: u64,
 }
 
 impl Started {
@@ -483,6 +489,13 @@ impl Started {
     pub(crate) fn into_guard(self, timeline: Timeline) -> ActionGuard {
         ActionGuard::new(timeline, self.slot, self.start_ns, self.sequential)
     }
+}
+
+/// A slot's index as a guard keeps it: [`MAX_ACTIONS`] keeps stored ones
+/// below `u32::MAX`, which stands for [`NOT_STORED`].
+#[inline]
+fn guard_slot(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
 }
 
 /// What one violation costs besides its strings and its entry in the
@@ -628,7 +641,7 @@ impl State {
     }
 
     /// Finishes the open non-nesting action at `end_ns`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn close_open(&mut self, end_ns: u64) -> Option<&mut Slot> {
         self.floor_ns = self.floor_ns.max(end_ns);
         match self.open.take()? {
@@ -645,6 +658,18 @@ impl State {
         }
     }
 
+    /// An action counted in `dropped()` instead of stored, which blocks
+    /// other starts all the same unless it nests.
+    #[cold]
+    #[inline(never)]
+    fn count_not_stored(&mut self, texts: Texts, nested: bool) {
+        self.dropped += 1;
+        if !nested {
+            self.open = Some(Open::NotStored);
+            self.open_not_stored = Some(texts.into_named());
+        }
+    }
+
     #[cold]
     fn close_not_stored(&mut self) {
         self.floor_slot = None;
@@ -655,7 +680,7 @@ impl State {
 impl Inner {
     /// The state, with the end of an open action that finished without the
     /// lock settled into its slot.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         let mut state = self.state.lock();
         if state.open.is_some() {
@@ -719,6 +744,26 @@ impl Inner {
             && matches!(self.config.backtraces, Backtraces::Never)
     }
 
+    /// The start of an action with static strings: its strings arrive in
+    /// registers and, unless they need filtering or cutting or a backtrace
+    /// is due, go into the slot from there.
+    #[inline]
+    fn start_static(
+        &self,
+        category: &'static str,
+        detail: &'static str,
+        nested: bool,
+        on_overlap: OnOverlap,
+        call_site: Option<&'static Location<'static>>,
+    ) -> Result<Started, OverlapError> {
+        if !self.stores_unchanged(category, detail) {
+            let (category, detail) = (Cow::Borrowed(category), Cow::Borrowed(detail));
+            return self.start_general(category, detail, nested, on_overlap, call_site);
+        }
+        let texts = Texts::fixed(category, Cow::Borrowed(detail));
+        self.start_prepared(texts, nested, on_overlap, call_site)
+    }
+
     /// The start of an action whose strings may need filtering or cutting,
     /// or that may take a backtrace: out of line, so that what every call
     /// site inlines is the static case only.
@@ -749,16 +794,7 @@ impl Inner {
     ) -> Result<Started, OverlapError> {
         let mut state = self.lock();
         if let Some(open) = state.open {
-            let open = state.named(open);
-            return match on_overlap {
-                OnOverlap::Refuse => {
-                    drop(state);
-                    Err(OverlapError::new(open, texts.into_named()))
-                }
-                OnOverlap::Concurrent => {
-                    Ok(self.start_concurrent(&mut state, open, texts, nested, call_site))
-                }
-            };
+            return self.start_while_open(state, open, texts, nested, on_overlap, call_site);
         }
         // Read under the lock that enforces the rule, and never before the
         // end of the previous action: the recorded intervals of non-nesting
@@ -779,11 +815,7 @@ impl Inner {
             }
             index
         } else {
-            state.dropped += 1;
-            if !nested {
-                state.open = Some(Open::NotStored);
-                state.open_not_stored = Some(texts.into_named());
-            }
+            state.count_not_stored(texts, nested);
             NOT_STORED
         };
         if !nested {
@@ -791,10 +823,36 @@ impl Inner {
         }
         drop(state);
         Ok(Started {
-            slot,
+            slot: guard_slot(slot),
             start_ns,
             sequential: !nested,
         })
+    }
+
+    /// A start while a non-nesting action is open: refused, or stored as
+    /// concurrent. Out of line, as every rare branch of the start is: a
+    /// smaller `start_static` gets `Vec::push` and the slot lookup inlined.
+    #[cold]
+    #[inline(never)]
+    fn start_while_open(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        open: Open,
+        texts: Texts,
+        nested: bool,
+        on_overlap: OnOverlap,
+        call_site: Option<&'static Location<'static>>,
+    ) -> Result<Started, OverlapError> {
+        let open = state.named(open);
+        match on_overlap {
+            OnOverlap::Refuse => {
+                drop(state);
+                Err(OverlapError::new(open, texts.into_named()))
+            }
+            OnOverlap::Concurrent => {
+                Ok(self.start_concurrent(&mut state, open, texts, nested, call_site))
+            }
+        }
     }
 
     /// Stores an action that overlaps the unfinished `open` one beside it,
@@ -821,7 +879,7 @@ impl Inner {
         let slot = self.store(state, attempted, at);
         state.note_violation(open, noted, start_ns, &self.config);
         Started {
-            slot,
+            slot: guard_slot(slot),
             start_ns,
             sequential: false,
         }
@@ -1008,10 +1066,11 @@ impl TimelineBuilder {
         self
     }
 
-    /// Store at most this many actions (default 100,000); later ones are
-    /// counted in [`Timeline::dropped`] instead of stored.
+    /// Store at most this many actions (default 100,000; at most
+    /// 4,294,967,294); later ones are counted in [`Timeline::dropped`]
+    /// instead of stored.
     pub fn max_actions(mut self, max_actions: usize) -> Self {
-        self.config.max_actions = max_actions;
+        self.config.max_actions = max_actions.min(MAX_ACTIONS);
         self
     }
 
@@ -1131,6 +1190,11 @@ impl TimelineBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_fits_two_registers() {
+        assert_eq!(std::mem::size_of::<Result<Started, OverlapError>>(), 16);
+    }
 
     /// A recorded interval that ends exactly when the open action started
     /// came before it: it does not overlap.
