@@ -70,6 +70,7 @@ impl ActionGuard {
     /// std::thread::sleep(std::time::Duration::from_millis(1));
     /// assert!(guard.finish() >= std::time::Duration::from_millis(1));
     /// ```
+    #[inline]
     pub fn finish(mut self) -> Duration {
         self.finish_now(Outcome::Ok)
     }
@@ -86,6 +87,7 @@ impl ActionGuard {
     /// guard.finish_with(Outcome::Error("connection refused".to_owned()));
     /// assert!(matches!(timeline.actions()[0].outcome(), Outcome::Error(_)));
     /// ```
+    #[inline]
     pub fn finish_with(mut self, outcome: Outcome) -> Duration {
         self.finish_now(outcome)
     }
@@ -118,23 +120,31 @@ impl ActionGuard {
             debug_assert_ne!(end_ns, RUNNING);
             inner.open_end.store(end_ns, Ordering::Release);
         } else {
-            let mut state = inner.lock();
-            if self.sequential {
-                if let Some(slot) = state.close_open(end_ns) {
-                    let added = slot.set_outcome(outcome);
-                    state.bytes += added;
-                }
-            } else if self.slot != u32::MAX {
-                let end_seq = u32::try_from(state.slots.len()).unwrap_or(u32::MAX);
-                if let Some(slot) = state.slots.get_mut(self.slot as usize) {
-                    slot.end_ns = end_ns;
-                    slot.end_seq = end_seq;
-                    let added = slot.set_outcome(outcome);
-                    state.bytes += added;
-                }
-            }
+            self.finish_locked(end_ns, outcome);
         }
         Duration::from_nanos(end_ns - self.start_ns)
+    }
+
+    /// Any other finish: under the lock, and out of line, so that the
+    /// common case above is small enough to inline where the guard ends.
+    #[cold]
+    #[inline(never)]
+    fn finish_locked(&self, end_ns: u64, outcome: Outcome) {
+        let mut state = self.timeline.inner.lock();
+        if self.sequential {
+            if let Some(slot) = state.close_open(end_ns) {
+                let added = slot.set_outcome(outcome);
+                state.bytes += added;
+            }
+        } else if self.slot != u32::MAX {
+            let end_seq = u32::try_from(state.slots.len()).unwrap_or(u32::MAX);
+            if let Some(slot) = state.slots.get_mut(self.slot as usize) {
+                slot.end_ns = end_ns;
+                slot.end_seq = end_seq;
+                let added = slot.set_outcome(outcome);
+                state.bytes += added;
+            }
+        }
     }
 }
 
