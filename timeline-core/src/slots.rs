@@ -97,7 +97,9 @@ impl Texts {
     pub(crate) fn into_named(self) -> Named {
         let category = match self.extra {
             None => Cow::Borrowed(self.static_category),
-            Some(extra) => extra.category.clone(),
+            // Not yet shared with a snapshot: moved, not copied.
+            Some(extra) => Arc::try_unwrap(extra)
+                .map_or_else(|shared| shared.category.clone(), |extra| extra.category),
         };
         Named {
             category,
@@ -285,16 +287,20 @@ impl Slots {
 
     /// Stores the slot `make` builds and returns its index.
     ///
-    /// The slot is built only once its place is known, so that it is
-    /// written there directly: built first and then moved, it went through
-    /// the stack, and reading back the halves of an 80-byte struct written
-    /// a field at a time stalls store forwarding.
+    /// The slot is built only once its place is known: where `Vec::push`
+    /// inlines, it is then written there directly. Built first and moved,
+    /// it went through the stack, and reading back the halves of an 80-byte
+    /// struct written a field at a time stalls store forwarding. (rustc
+    /// 1.95 does not always inline `Vec::push`; then `push` copies it.)
     #[inline(always)]
     pub(crate) fn push_with(&mut self, make: impl FnOnce() -> Slot) -> usize {
         if self.room == 0 {
             self.add_chunk();
         }
         self.room -= 1;
+        // Always true once `room` is counted: the chunk was allocated with
+        // room for `room` more. Tested anyway, so that the compiler drops
+        // `push`'s growth path and the slot need not exist before it.
         if let Some(chunk) = self.chunks.last_mut()
             && chunk.len() < chunk.capacity()
         {
