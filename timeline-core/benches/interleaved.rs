@@ -15,6 +15,15 @@
 //! both states in whatever proportion the run met. BENCHMARKS.md quotes
 //! both.
 //!
+//! Target 2 of the same issue is measured the same way: a request of
+//! `#[timed]` calls against one of hand-written guards that look up
+//! `current()` per call, in alternation.
+//!
+//! With three places that start actions, the compiler no longer inlines
+//! the start into each of them, as in an application that starts actions
+//! from many places. With one, it did, and the floor ratio read about 0.4
+//! lower than an application gets.
+//!
 //! The same goes for two threads against one, each with a timeline of its
 //! own: two parked workers run rounds of 20 requests, one worker or both
 //! in alternation, and the throughput of both is compared with one's.
@@ -28,7 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use timeline_core::Timeline;
+use timeline_core::{Timeline, timed};
 
 const ACTIONS: u64 = 1_000;
 const REQUESTS: usize = 4_000;
@@ -63,6 +72,33 @@ fn request() {
         drop(black_box(timeline.start("SQL-main", "SELECT 1")));
     }
     black_box(timeline.actions());
+}
+
+#[timed(category = "SQL-main", detail = "SELECT 1")]
+#[inline(never)]
+fn timed_query(i: u64) -> u64 {
+    i.wrapping_mul(3)
+}
+
+/// What `#[timed]` does, by hand: look up the current timeline at each call.
+#[inline(never)]
+fn hand_written_lookup_query(i: u64) -> u64 {
+    let _guard = timeline_core::current().map(|timeline| timeline.start("SQL-main", "SELECT 1"));
+    i.wrapping_mul(3)
+}
+
+/// Ticks for a request of `ACTIONS` calls of `query` on a current timeline.
+#[cfg(target_arch = "x86_64")]
+fn current_request(query: fn(u64) -> u64) -> u64 {
+    let began = ticks();
+    let timeline = Timeline::new();
+    timeline.scope(|| {
+        for i in 0..ACTIONS {
+            black_box(query(black_box(i)));
+        }
+    });
+    black_box(timeline.actions());
+    ticks() - began
 }
 
 /// Ticks per round of `ROUND` requests with one worker busy, and with both.
@@ -130,8 +166,14 @@ fn main() {
         floor.push(two_raw_tsc_reads());
         held.push(start_drop_held());
     }
+    let (mut lookup, mut timed) = (Vec::new(), Vec::new());
+    for _ in 0..REQUESTS {
+        lookup.push(current_request(hand_written_lookup_query));
+        timed.push(current_request(timed_query));
+    }
     let floor = quantiles(floor);
     let held = quantiles(held);
+    let (lookup, timed) = (quantiles(lookup), quantiles(timed));
     println!("ticks per action        min    p10    p50");
     println!(
         "two raw TSC reads    {:6.1} {:6.1} {:6.1}",
@@ -146,6 +188,20 @@ fn main() {
         held[0] / floor[0],
         held[1] / floor[1],
         held[2] / floor[2]
+    );
+    println!(
+        "guard, current() per call {:6.1} {:6.1} {:6.1}",
+        lookup[0], lookup[1], lookup[2]
+    );
+    println!(
+        "#[timed], timeline current {:5.1} {:6.1} {:6.1}",
+        timed[0], timed[1], timed[2]
+    );
+    println!(
+        "#[timed] × the guard      {:6.2} {:6.2} {:6.2}",
+        timed[0] / lookup[0],
+        timed[1] / lookup[1],
+        timed[2] / lookup[2]
     );
     let (one, two) = one_and_two_threads();
     // Two threads do twice the work of one in their round: throughput over
