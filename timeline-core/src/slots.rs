@@ -129,6 +129,74 @@ impl Texts {
     }
 }
 
+/// What a start stores as a slot's strings: [`Texts`], or two static
+/// strings that stay in registers until they are written into the slot.
+///
+/// Where the start is not inlined into its caller (an application calls it
+/// from many places), `Texts` passed on to the cold branches lived on the
+/// stack: it was copied from there into a slot built on the stack, which
+/// was copied into the chunk, and reading back the halves of that slot
+/// stalled store forwarding. Static strings reach the cold branches only
+/// when one is taken.
+pub(crate) trait SlotTexts {
+    /// The heap bytes the slot will hold besides itself.
+    fn heap_bytes(&self) -> usize;
+    fn into_slot(self, at: Placed, end_seq: u32) -> Slot;
+    /// For the rare branches: refused, concurrent, not stored.
+    fn into_texts(self) -> Texts;
+}
+
+impl SlotTexts for Texts {
+    #[inline(always)]
+    fn heap_bytes(&self) -> usize {
+        Texts::heap_bytes(self)
+    }
+
+    #[inline(always)]
+    fn into_slot(self, at: Placed, end_seq: u32) -> Slot {
+        Texts::into_slot(self, at, end_seq)
+    }
+
+    #[inline(always)]
+    fn into_texts(self) -> Texts {
+        self
+    }
+}
+
+/// A static category and detail, stored as they are.
+#[derive(Clone, Copy)]
+pub(crate) struct StaticTexts {
+    pub(crate) category: &'static str,
+    pub(crate) detail: &'static str,
+}
+
+impl SlotTexts for StaticTexts {
+    #[inline(always)]
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+
+    #[inline(always)]
+    fn into_slot(self, at: Placed, end_seq: u32) -> Slot {
+        Slot {
+            static_category: self.category,
+            detail: Cow::Borrowed(self.detail),
+            call_site: at.call_site,
+            start_ns: at.start_ns,
+            end_ns: at.end_ns,
+            end_seq,
+            nested: at.nested,
+            concurrent: at.concurrent,
+            extra: None,
+        }
+    }
+
+    #[inline(always)]
+    fn into_texts(self) -> Texts {
+        Texts::fixed(self.category, Cow::Borrowed(self.detail))
+    }
+}
+
 #[allow(clippy::ptr_arg)] // only a `Cow` tells borrowed from owned
 fn excerpt(
     static_category: &'static str,
@@ -151,6 +219,19 @@ pub(crate) struct Placed {
 }
 
 impl Slot {
+    /// What a chunk holds past the stored slots: no text, nothing to drop.
+    const VACANT: Slot = Slot {
+        static_category: "",
+        detail: Cow::Borrowed(""),
+        call_site: None,
+        start_ns: 0,
+        end_ns: 0,
+        end_seq: 0,
+        nested: false,
+        concurrent: false,
+        extra: None,
+    };
+
     #[inline]
     pub(crate) fn category(&self) -> &str {
         self.extra
@@ -237,14 +318,21 @@ fn outcome_bytes(outcome: &Outcome) -> usize {
     }
 }
 
-/// Slots in chunks of 32, 64, 128… that are allocated whole and never
-/// reallocated.
+/// Slots in chunks of 32, 64, 128… that are allocated whole, filled with
+/// vacant slots, and never reallocated.
+///
+/// A push overwrites the next vacant slot field by field, where it lies.
+/// `Vec::push` took the slot by reference when it was not inlined (as in
+/// an application that starts actions from many places), copied it from
+/// the caller's stack, and reading back the halves of an 80-byte struct
+/// written a field at a time stalled store forwarding.
 #[derive(Default)]
 pub(crate) struct Slots {
+    /// Every chunk is full: its slots past `len` are vacant.
     chunks: Vec<Vec<Slot>>,
     len: usize,
-    /// The slots left in the last chunk: while there are, a push allocates
-    /// nothing and needs no arithmetic on chunk sizes.
+    /// The vacant slots left in the last chunk: while there are, a push
+    /// allocates nothing and needs no arithmetic on chunk sizes.
     room: usize,
     /// The latest start stored, and whether every slot started no earlier
     /// than the one before it: only a `record`ed action can break the
@@ -287,29 +375,26 @@ impl Slots {
 
     /// Stores the slot `make` builds and returns its index.
     ///
-    /// The slot is built only once its place is known: where `Vec::push`
-    /// inlines, it is then written there directly. Built first and moved,
-    /// it went through the stack, and reading back the halves of an 80-byte
-    /// struct written a field at a time stalls store forwarding. (rustc
-    /// 1.95 does not always inline `Vec::push`; then `push` copies it.)
+    /// The slot is built only once its place is known, and written there:
+    /// built first and moved, it went through the stack.
     #[inline(always)]
     pub(crate) fn push_with(&mut self, make: impl FnOnce() -> Slot) -> usize {
         if self.room == 0 {
             self.add_chunk();
         }
-        self.room -= 1;
-        // Always true once `room` is counted: the chunk was allocated with
-        // room for `room` more. Tested anyway, so that the compiler drops
-        // `push`'s growth path and the slot need not exist before it.
+        // Always found once `room` is counted: the last chunk has `room`
+        // vacant slots at its end.
         if let Some(chunk) = self.chunks.last_mut()
-            && chunk.len() < chunk.capacity()
+            && let Some(vacant) = chunk
+                .len()
+                .checked_sub(self.room)
+                .and_then(|at| chunk.get_mut(at))
         {
-            chunk.push(make());
-            if let Some(slot) = chunk.last() {
-                self.out_of_order |= slot.start_ns < self.latest_start_ns;
-                self.latest_start_ns = self.latest_start_ns.max(slot.start_ns);
-            }
+            *vacant = make();
+            self.out_of_order |= vacant.start_ns < self.latest_start_ns;
+            self.latest_start_ns = self.latest_start_ns.max(vacant.start_ns);
         }
+        self.room -= 1;
         self.len += 1;
         self.len - 1
     }
@@ -331,6 +416,9 @@ impl Slots {
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&Slot> {
+        if index >= self.len {
+            return None;
+        }
         let (chunk, offset) = locate(index);
         self.chunks.get(chunk)?.get(offset)
     }
@@ -339,20 +427,33 @@ impl Slots {
     pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut Slot> {
         // The open action is nearly always the last one stored.
         if index == self.len.wrapping_sub(1) {
-            return self.chunks.last_mut()?.last_mut();
+            let chunk = self.chunks.last_mut()?;
+            let last = chunk.len().checked_sub(self.room + 1)?;
+            return chunk.get_mut(last);
+        }
+        if index >= self.len {
+            return None;
         }
         let (chunk, offset) = locate(index);
         self.chunks.get_mut(chunk)?.get_mut(offset)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot> {
-        self.chunks.iter().flatten()
+        self.chunks().flatten()
     }
 
-    /// The slots as slices, one per chunk, in storage order: copying out a
-    /// slice at a time lets the copy skip a capacity check per slot.
+    /// The stored slots as slices, one per chunk, in storage order: copying
+    /// out a slice at a time lets the copy skip a capacity check per slot.
     pub(crate) fn chunks(&self) -> impl Iterator<Item = &[Slot]> {
-        self.chunks.iter().map(Vec::as_slice)
+        let last = self.chunks.len().saturating_sub(1);
+        self.chunks.iter().enumerate().map(move |(index, chunk)| {
+            let stored = if index == last {
+                chunk.len() - self.room
+            } else {
+                chunk.len()
+            };
+            &chunk[..stored]
+        })
     }
 
     /// Whether the slots, in storage order, are in start order.
@@ -363,8 +464,14 @@ impl Slots {
 
 impl Drop for Slots {
     fn drop(&mut self) {
-        for chunk in self.chunks.drain(..) {
-            spare::give(chunk);
+        let last = self.chunks.len().saturating_sub(1);
+        for (index, chunk) in self.chunks.drain(..).enumerate() {
+            let stored = if index == last {
+                chunk.len() - self.room
+            } else {
+                chunk.len()
+            };
+            spare::give(chunk, stored);
         }
     }
 }
@@ -383,26 +490,36 @@ mod spare {
         static SPARE: RefCell<Vec<Vec<Slot>>> = const { RefCell::new(Vec::new()) };
     }
 
-    pub(super) fn take(capacity: usize) -> Vec<Slot> {
+    /// A chunk of `len` vacant slots.
+    pub(super) fn take(len: usize) -> Vec<Slot> {
         SPARE
             .try_with(|spare| {
                 let mut spare = spare.try_borrow_mut().ok()?;
-                let found = spare
-                    .iter()
-                    .position(|chunk| chunk.capacity() == capacity)?;
+                let found = spare.iter().position(|chunk| chunk.len() == len)?;
                 Some(spare.swap_remove(found))
             })
             .ok()
             .flatten()
-            .unwrap_or_else(|| Vec::with_capacity(capacity))
+            .unwrap_or_else(|| {
+                let mut chunk = Vec::with_capacity(len);
+                chunk.resize_with(len, || Slot::VACANT);
+                chunk
+            })
     }
 
-    pub(super) fn give(mut chunk: Vec<Slot>) {
-        chunk.clear();
+    /// Keeps a chunk whose first `stored` slots were used, vacant again.
+    pub(super) fn give(mut chunk: Vec<Slot>, stored: usize) {
+        if chunk.len() > MAX_SLOTS {
+            return;
+        }
+        // Dropped here as `clear` would: a spare chunk holds no text.
+        for slot in chunk.iter_mut().take(stored) {
+            *slot = Slot::VACANT;
+        }
         let _ = SPARE.try_with(|spare| {
             if let Ok(mut spare) = spare.try_borrow_mut() {
-                let kept: usize = spare.iter().map(Vec::capacity).sum();
-                if kept + chunk.capacity() <= MAX_SLOTS {
+                let kept: usize = spare.iter().map(Vec::len).sum();
+                if kept + chunk.len() <= MAX_SLOTS {
                     spare.push(chunk);
                 }
             }
@@ -450,7 +567,8 @@ mod tests {
             assert_eq!(slots.push(slot(n)), n);
         }
         assert_eq!(slots.len(), 1_000);
-        assert!(slots.chunks.iter().all(|c| c.len() <= c.capacity()));
+        assert!(slots.chunks.iter().all(|c| c.len() == c.capacity()));
+        assert_eq!(slots.chunks().map(<[Slot]>::len).sum::<usize>(), 1_000);
         for n in [0, 31, 32, 500, 999] {
             assert_eq!(slots.get(n).unwrap().detail, n.to_string());
         }

@@ -12,7 +12,7 @@ use crate::detail::{self, BacktracePredicate, DetailFilter};
 use crate::error::{Named, OverlapError, Violation};
 use crate::guard::ActionGuard;
 use crate::report::{FindingRules, Pauses};
-use crate::slots::{Placed, Slot, Slots, Texts, UNFINISHED};
+use crate::slots::{Placed, Slot, SlotTexts, Slots, StaticTexts, Texts, UNFINISHED};
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// [`Inner::open_end`] while the open non-nesting action runs.
@@ -760,8 +760,12 @@ impl Inner {
             let (category, detail) = (Cow::Borrowed(category), Cow::Borrowed(detail));
             return self.start_general(category, detail, nested, on_overlap, call_site);
         }
-        let texts = Texts::fixed(category, Cow::Borrowed(detail));
-        self.start_prepared(texts, nested, on_overlap, call_site)
+        self.start_prepared(
+            StaticTexts { category, detail },
+            nested,
+            on_overlap,
+            call_site,
+        )
     }
 
     /// The start of an action whose strings may need filtering or cutting,
@@ -787,13 +791,14 @@ impl Inner {
     #[inline(always)]
     fn start_prepared(
         &self,
-        texts: Texts,
+        texts: impl SlotTexts,
         nested: bool,
         on_overlap: OnOverlap,
         call_site: Option<&'static Location<'static>>,
     ) -> Result<Started, OverlapError> {
         let mut state = self.lock();
         if let Some(open) = state.open {
+            let texts = texts.into_texts();
             return self.start_while_open(state, open, texts, nested, on_overlap, call_site);
         }
         // Read under the lock that enforces the rule, and never before the
@@ -815,7 +820,7 @@ impl Inner {
             }
             index
         } else {
-            state.count_not_stored(texts, nested);
+            state.count_not_stored(texts.into_texts(), nested);
             NOT_STORED
         };
         if !nested {
