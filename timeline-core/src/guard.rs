@@ -108,8 +108,11 @@ impl ActionGuard {
         }
     }
 
+    /// Finishes the action where the guard lies; its drop then does
+    /// nothing. Moving a guard out to finish it by value copied it, and
+    /// reading back a guard just written a field at a time stalls.
     #[inline]
-    fn finish_now(&mut self, outcome: Outcome) -> Duration {
+    pub(crate) fn finish_now(&mut self, outcome: Outcome) -> Duration {
         self.finished = true;
         let inner = &*self.timeline.inner;
         let end_ns = inner.clock.now_ns().clamp(self.start_ns, UNFINISHED - 1);
@@ -145,6 +148,13 @@ impl ActionGuard {
                 state.bytes += added;
             }
         }
+    }
+}
+
+impl ActionGuard {
+    #[inline]
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
     }
 }
 

@@ -58,11 +58,13 @@ impl TimedCall {
         }
     }
 
+    // Each finish happens where the guard lies: see `finish_now`.
+
     /// The call completed.
     #[inline]
     pub fn complete(mut self) {
-        if let Some(guard) = self.guard.take() {
-            guard.finish();
+        if let Some(guard) = &mut self.guard {
+            guard.finish_now(Outcome::Ok);
         }
     }
 
@@ -70,11 +72,12 @@ impl TimedCall {
     /// `Outcome::Error(e.to_string())`.
     #[inline]
     pub fn complete_result<T, E: Display>(mut self, result: &Result<T, E>) {
-        if let Some(guard) = self.guard.take() {
-            match result {
-                Ok(_) => guard.finish(),
-                Err(error) => guard.finish_with(Outcome::Error(error.to_string())),
+        if let Some(guard) = &mut self.guard {
+            let outcome = match result {
+                Ok(_) => Outcome::Ok,
+                Err(error) => Outcome::Error(error.to_string()),
             };
+            guard.finish_now(outcome);
         }
     }
 }
@@ -82,14 +85,16 @@ impl TimedCall {
 impl Drop for TimedCall {
     #[inline]
     fn drop(&mut self) {
-        if let Some(guard) = self.guard.take() {
+        if let Some(guard) = &mut self.guard
+            && !guard.is_finished()
+        {
             let otherwise = if self.is_async {
                 Outcome::Cancelled
             } else {
                 Outcome::Ok
             };
             let outcome = guard.outcome_on_drop(otherwise);
-            guard.finish_with(outcome);
+            guard.finish_now(outcome);
         }
     }
 }
