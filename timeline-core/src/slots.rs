@@ -232,6 +232,11 @@ impl Slot {
         extra: None,
     };
 
+    /// Whether the slot owns memory: an owned detail, or an extra.
+    fn owns_memory(&self) -> bool {
+        matches!(self.detail, Cow::Owned(_)) || self.extra.is_some()
+    }
+
     #[inline]
     pub(crate) fn category(&self) -> &str {
         self.extra
@@ -328,7 +333,9 @@ fn outcome_bytes(outcome: &Outcome) -> usize {
 /// written a field at a time stalled store forwarding.
 #[derive(Default)]
 pub(crate) struct Slots {
-    /// Every chunk is full: its slots past `len` are vacant.
+    /// Every chunk is full: its slots past `len` are vacant, free for a
+    /// push and owning no memory (they may hold a previous timeline's
+    /// static strings).
     chunks: Vec<Vec<Slot>>,
     len: usize,
     /// The vacant slots left in the last chunk: while there are, a push
@@ -507,14 +514,18 @@ mod spare {
             })
     }
 
-    /// Keeps a chunk whose first `stored` slots were used, vacant again.
+    /// Keeps a chunk whose first `stored` slots were used, made vacant.
     pub(super) fn give(mut chunk: Vec<Slot>, stored: usize) {
         if chunk.len() > MAX_SLOTS {
             return;
         }
-        // Dropped here as `clear` would: a spare chunk holds no text.
+        // A spare chunk holds no text, and so no memory but its own. A slot
+        // of static strings may stay as it is: nothing reads a slot past
+        // `len`, and the push that reuses it overwrites it.
         for slot in chunk.iter_mut().take(stored) {
-            *slot = Slot::VACANT;
+            if slot.owns_memory() {
+                *slot = Slot::VACANT;
+            }
         }
         let _ = SPARE.try_with(|spare| {
             if let Ok(mut spare) = spare.try_borrow_mut() {
