@@ -311,7 +311,19 @@ impl Timeline {
         // at a time and copied 16 bytes at a time waits for the writes to
         // reach the cache instead of being forwarded.
         if let (Cow::Borrowed(category), Cow::Borrowed(detail)) = (&category, &detail) {
-            return inner.start_static(category, detail, nested, on_overlap, call_site);
+            let mut refused = None;
+            let started = inner.start_static(
+                category,
+                detail,
+                nested,
+                on_overlap,
+                call_site,
+                &mut refused,
+            );
+            return match refused {
+                None => Ok(started),
+                Some(error) => Err(error),
+            };
         }
         inner.start_general(category, detail, nested, on_overlap, call_site)
     }
@@ -466,18 +478,36 @@ pub(crate) enum OnOverlap {
     Concurrent,
 }
 
-/// A stored start, not yet wrapped in its guard. 16 bytes, so that it is
-/// returned in two registers when `try_start` is not inlined: returned
-/// through memory, it was written a field at a time and read back 16 bytes
-/// at a time, which stalls.
+/// A stored start, not yet wrapped in its guard.
+///
+/// Two `u64`s, so that the start, out of line wherever an application
+/// starts actions from several places, returns it in two registers. With a
+/// `u32` and a `bool` beside the `u64`, or wrapped in a `Result` with a
+/// pointer, rustc (1.95) returns it through memory.
 pub(crate) struct Started {
-    /// The slot's index, or `u32::MAX` for [`NOT_STORED`].
-    slot: u32,
-    sequential: bool,
     start_ns: u64,
+    /// The slot's index (or `u32::MAX` for [`NOT_STORED`]) in the low 32
+    /// bits; bit 32 is set for the open non-nesting action.
+    slot_and_sequential: u64,
 }
 
 impl Started {
+    const SEQUENTIAL: u64 = 1 << 32;
+
+    /// What `start_static` returns beside an error, to be dropped.
+    const REFUSED: Started = Started {
+        start_ns: 0,
+        slot_and_sequential: u32::MAX as u64,
+    };
+
+    #[inline(always)]
+    fn new(slot: u32, start_ns: u64, sequential: bool) -> Started {
+        Started {
+            start_ns,
+            slot_and_sequential: u64::from(slot) | if sequential { Self::SEQUENTIAL } else { 0 },
+        }
+    }
+
     #[inline]
     pub(crate) fn guard(self, timeline: &Timeline) -> ActionGuard {
         self.into_guard(timeline.clone())
@@ -487,7 +517,10 @@ impl Started {
     /// changes hands.
     #[inline]
     pub(crate) fn into_guard(self, timeline: Timeline) -> ActionGuard {
-        ActionGuard::new(timeline, self.slot, self.start_ns, self.sequential)
+        // Truncates to the low 32 bits, which are the slot.
+        let slot = self.slot_and_sequential as u32;
+        let sequential = self.slot_and_sequential & Self::SEQUENTIAL != 0;
+        ActionGuard::new(timeline, slot, self.start_ns, sequential)
     }
 }
 
@@ -747,6 +780,9 @@ impl Inner {
     /// The start of an action with static strings: its strings arrive in
     /// registers and, unless they need filtering or cutting or a backtrace
     /// is due, go into the slot from there.
+    ///
+    /// A refusal goes to `refused`, so that the start itself comes back in
+    /// two registers (see [`Started`]).
     #[inline]
     fn start_static(
         &self,
@@ -755,17 +791,23 @@ impl Inner {
         nested: bool,
         on_overlap: OnOverlap,
         call_site: Option<&'static Location<'static>>,
-    ) -> Result<Started, OverlapError> {
-        if !self.stores_unchanged(category, detail) {
+        refused: &mut Option<OverlapError>,
+    ) -> Started {
+        let started = if self.stores_unchanged(category, detail) {
+            self.start_prepared(
+                StaticTexts { category, detail },
+                nested,
+                on_overlap,
+                call_site,
+            )
+        } else {
             let (category, detail) = (Cow::Borrowed(category), Cow::Borrowed(detail));
-            return self.start_general(category, detail, nested, on_overlap, call_site);
-        }
-        self.start_prepared(
-            StaticTexts { category, detail },
-            nested,
-            on_overlap,
-            call_site,
-        )
+            self.start_general(category, detail, nested, on_overlap, call_site)
+        };
+        started.unwrap_or_else(|error| {
+            *refused = Some(error);
+            Started::REFUSED
+        })
     }
 
     /// The start of an action whose strings may need filtering or cutting,
@@ -827,11 +869,7 @@ impl Inner {
             self.open_end.store(RUNNING, Ordering::Relaxed);
         }
         drop(state);
-        Ok(Started {
-            slot: guard_slot(slot),
-            start_ns,
-            sequential: !nested,
-        })
+        Ok(Started::new(guard_slot(slot), start_ns, !nested))
     }
 
     /// A start while a non-nesting action is open: refused, or stored as
@@ -883,11 +921,7 @@ impl Inner {
         };
         let slot = self.store(state, attempted, at);
         state.note_violation(open, noted, start_ns, &self.config);
-        Started {
-            slot: guard_slot(slot),
-            start_ns,
-            sequential: false,
-        }
+        Started::new(guard_slot(slot), start_ns, false)
     }
 
     /// What `state.bytes` becomes with one more slot holding these, if that
@@ -1198,7 +1232,21 @@ mod tests {
 
     #[test]
     fn a_start_fits_two_registers() {
-        assert_eq!(std::mem::size_of::<Result<Started, OverlapError>>(), 16);
+        assert_eq!(std::mem::size_of::<Started>(), 16);
+    }
+
+    #[test]
+    fn a_start_keeps_its_slot_and_kind() {
+        let timeline = Timeline::new();
+        let guard = Started::new(7, 42, true).into_guard(timeline.clone());
+        let shown = format!("{guard:?}");
+        assert!(shown.contains("sequential: true, stored: true"), "{shown}");
+        let guard = Started::new(u32::MAX, 42, false).into_guard(timeline);
+        let shown = format!("{guard:?}");
+        assert!(
+            shown.contains("sequential: false, stored: false"),
+            "{shown}"
+        );
     }
 
     /// A recorded interval that ends exactly when the open action started
