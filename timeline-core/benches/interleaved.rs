@@ -157,6 +157,18 @@ fn quantiles(mut per_request: Vec<u64>) -> [f64; 3] {
 }
 
 #[cfg(target_arch = "x86_64")]
+fn print_row(label: &str, quantiles: [f64; 3]) {
+    let [min, p10, p50] = quantiles;
+    println!("{label:<26} {min:6.1} {p10:6.1} {p50:6.1}");
+}
+
+#[cfg(target_arch = "x86_64")]
+fn print_ratio(label: &str, over: [f64; 3], under: [f64; 3]) {
+    let [min, p10, p50] = [0, 1, 2].map(|at| over[at] / under[at]);
+    println!("{label:<26} {min:6.2} {p10:6.2} {p50:6.2}");
+}
+
+#[cfg(target_arch = "x86_64")]
 fn main() {
     // A timeline reads the TSC once its scale has been measured over 10 ms.
     drop(Timeline::new());
@@ -174,35 +186,13 @@ fn main() {
     let floor = quantiles(floor);
     let held = quantiles(held);
     let (lookup, timed) = (quantiles(lookup), quantiles(timed));
-    println!("ticks per action        min    p10    p50");
-    println!(
-        "two raw TSC reads    {:6.1} {:6.1} {:6.1}",
-        floor[0], floor[1], floor[2]
-    );
-    println!(
-        "start_drop_held      {:6.1} {:6.1} {:6.1}",
-        held[0], held[1], held[2]
-    );
-    println!(
-        "× the floor          {:6.2} {:6.2} {:6.2}",
-        held[0] / floor[0],
-        held[1] / floor[1],
-        held[2] / floor[2]
-    );
-    println!(
-        "guard, current() per call {:6.1} {:6.1} {:6.1}",
-        lookup[0], lookup[1], lookup[2]
-    );
-    println!(
-        "#[timed], timeline current {:5.1} {:6.1} {:6.1}",
-        timed[0], timed[1], timed[2]
-    );
-    println!(
-        "#[timed] × the guard      {:6.2} {:6.2} {:6.2}",
-        timed[0] / lookup[0],
-        timed[1] / lookup[1],
-        timed[2] / lookup[2]
-    );
+    println!("ticks per action            min    p10    p50");
+    print_row("two raw TSC reads", floor);
+    print_row("start_drop_held", held);
+    print_ratio("× the floor", held, floor);
+    print_row("guard, current() per call", lookup);
+    print_row("#[timed], timeline current", timed);
+    print_ratio("#[timed] × the guard", timed, lookup);
     let (one, two) = one_and_two_threads();
     // Two threads do twice the work of one in their round: throughput over
     // all rounds, and in the median round.

@@ -178,17 +178,8 @@ impl SlotTexts for StaticTexts {
 
     #[inline(always)]
     fn into_slot(self, at: Placed, end_seq: u32) -> Slot {
-        Slot {
-            static_category: self.category,
-            detail: Cow::Borrowed(self.detail),
-            call_site: at.call_site,
-            start_ns: at.start_ns,
-            end_ns: at.end_ns,
-            end_seq,
-            nested: at.nested,
-            concurrent: at.concurrent,
-            extra: None,
-        }
+        // Built here, the `Texts` never leaves registers.
+        self.into_texts().into_slot(at, end_seq)
     }
 
     #[inline(always)]
@@ -452,15 +443,20 @@ impl Slots {
     /// The stored slots as slices, one per chunk, in storage order: copying
     /// out a slice at a time lets the copy skip a capacity check per slot.
     pub(crate) fn chunks(&self) -> impl Iterator<Item = &[Slot]> {
-        let last = self.chunks.len().saturating_sub(1);
-        self.chunks.iter().enumerate().map(move |(index, chunk)| {
-            let stored = if index == last {
-                chunk.len() - self.room
-            } else {
-                chunk.len()
-            };
-            &chunk[..stored]
-        })
+        self.chunks
+            .iter()
+            .enumerate()
+            .map(|(index, chunk)| &chunk[..self.stored_in(index)])
+    }
+
+    /// How many slots of chunk `index` are stored: all but the last's room.
+    fn stored_in(&self, index: usize) -> usize {
+        let len = self.chunks.get(index).map_or(0, Vec::len);
+        if index + 1 == self.chunks.len() {
+            len - self.room
+        } else {
+            len
+        }
     }
 
     /// Whether the slots, in storage order, are in start order.
@@ -471,13 +467,10 @@ impl Slots {
 
 impl Drop for Slots {
     fn drop(&mut self) {
-        let last = self.chunks.len().saturating_sub(1);
-        for (index, chunk) in self.chunks.drain(..).enumerate() {
-            let stored = if index == last {
-                chunk.len() - self.room
-            } else {
-                chunk.len()
-            };
+        // The last chunk first: only it has room left.
+        while let Some(chunk) = self.chunks.pop() {
+            let stored = chunk.len() - self.room;
+            self.room = 0;
             spare::give(chunk, stored);
         }
     }
