@@ -85,15 +85,16 @@ impl TimedCall {
 impl Drop for TimedCall {
     #[inline]
     fn drop(&mut self) {
-        if let Some(guard) = &mut self.guard
-            && !guard.is_finished()
-        {
-            let otherwise = if self.is_async {
-                Outcome::Cancelled
-            } else {
-                Outcome::Ok
-            };
-            let outcome = guard.outcome_on_drop(otherwise);
+        // Taken out first: where there is no guard, the call then stays in
+        // registers instead of being written out for a drop in place.
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        // A synchronous call's guard finishes itself as it is dropped: `Ok`,
+        // or `Panicked`. Only a future dropped unfinished needs another
+        // outcome.
+        if self.is_async && !guard.is_finished() {
+            let outcome = guard.outcome_on_drop(Outcome::Cancelled);
             guard.finish_now(outcome);
         }
     }
