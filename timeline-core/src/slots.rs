@@ -467,10 +467,16 @@ impl Slots {
 
 impl Drop for Slots {
     fn drop(&mut self) {
-        // The last chunk first: only it has room left.
-        while let Some(chunk) = self.chunks.pop() {
-            let stored = chunk.len() - self.room;
-            self.room = 0;
+        // The smallest chunks first: they are what the next request needs
+        // first, and the spare slots a thread keeps are bounded.
+        let last = self.chunks.len().saturating_sub(1);
+        let stored_in_last = self.stored_in(last);
+        for (index, chunk) in self.chunks.drain(..).enumerate() {
+            let stored = if index == last {
+                stored_in_last
+            } else {
+                chunk.len()
+            };
             spare::give(chunk, stored);
         }
     }
