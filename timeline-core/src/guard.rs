@@ -108,9 +108,15 @@ impl ActionGuard {
         }
     }
 
-    /// Finishes the action where the guard lies; its drop then does
-    /// nothing. Moving a guard out to finish it by value copied it, and
-    /// reading back a guard just written a field at a time stalls.
+    #[inline]
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Finishes the action; the guard's drop then does nothing. For a
+    /// holder that finishes the guard where it lies (`TimedCall`): passing
+    /// it by value to `finish_with` copied it, and reading back a guard
+    /// just written a field at a time stalls.
     #[inline]
     pub(crate) fn finish_now(&mut self, outcome: Outcome) -> Duration {
         self.finished = true;
@@ -148,13 +154,6 @@ impl ActionGuard {
                 state.bytes += added;
             }
         }
-    }
-}
-
-impl ActionGuard {
-    #[inline]
-    pub(crate) fn is_finished(&self) -> bool {
-        self.finished
     }
 }
 

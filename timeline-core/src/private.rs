@@ -58,8 +58,6 @@ impl TimedCall {
         }
     }
 
-    // Each finish happens where the guard lies: see `finish_now`.
-
     /// The call completed.
     #[inline]
     pub fn complete(mut self) {

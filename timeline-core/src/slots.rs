@@ -210,7 +210,7 @@ pub(crate) struct Placed {
 }
 
 impl Slot {
-    /// What a chunk holds past the stored slots: no text, nothing to drop.
+    /// What a new chunk is filled with: no text, nothing to drop.
     const VACANT: Slot = Slot {
         static_category: "",
         detail: Cow::Borrowed(""),
@@ -515,24 +515,23 @@ mod spare {
 
     /// Keeps a chunk whose first `stored` slots were used, made vacant.
     pub(super) fn give(mut chunk: Vec<Slot>, stored: usize) {
-        if chunk.len() > MAX_SLOTS {
-            return;
-        }
-        // A spare chunk holds no text, and so no memory but its own. A slot
-        // of static strings may stay as it is: nothing reads a slot past
-        // `len`, and the push that reuses it overwrites it.
-        for slot in chunk.iter_mut().take(stored) {
-            if slot.owns_memory() {
-                *slot = Slot::VACANT;
-            }
-        }
         let _ = SPARE.try_with(|spare| {
-            if let Ok(mut spare) = spare.try_borrow_mut() {
-                let kept: usize = spare.iter().map(Vec::len).sum();
-                if kept + chunk.len() <= MAX_SLOTS {
-                    spare.push(chunk);
+            let Ok(mut spare) = spare.try_borrow_mut() else {
+                return;
+            };
+            let kept: usize = spare.iter().map(Vec::len).sum();
+            if kept + chunk.len() > MAX_SLOTS {
+                return;
+            }
+            // A spare chunk holds no text, and so no memory but its own. A
+            // slot of static strings may stay as it is: nothing reads a slot
+            // past `len`, and the push that reuses it overwrites it.
+            for slot in chunk.iter_mut().take(stored) {
+                if slot.owns_memory() {
+                    *slot = Slot::VACANT;
                 }
             }
+            spare.push(chunk);
         });
     }
 }
