@@ -246,7 +246,7 @@ fn traced_actions(timeline: &Timeline, count: usize) {
 /// What `f` left allocated, and how much more `timeline` counts against its
 /// `max_bytes` after it.
 fn allocated_and_counted(timeline: &Timeline, f: &mut dyn FnMut(&Timeline)) -> (isize, isize) {
-    use timeline_core::__private::held_bytes;
+    use timeline_core::__hooks::held_bytes;
 
     let counted = held_bytes(timeline) as isize;
     let allocated = retained_by(|| f(timeline));
@@ -259,7 +259,7 @@ fn allocated_and_counted(timeline: &Timeline, f: &mut dyn FnMut(&Timeline)) -> (
 #[test]
 fn max_bytes_counts_exactly_what_the_allocator_gave() {
     use std::time::{Duration, Instant};
-    use timeline_core::__private::push_fixed;
+    use timeline_core::__hooks::push_fixed;
     use timeline_core::Outcome;
 
     type Step = (&'static str, fn(&Timeline));

@@ -141,7 +141,7 @@ fn backtraces_are_captured_only_when_enabled_and_end_up_in_log_tuples() {
 #[test]
 fn at_equal_times_a_stop_marker_follows_its_start_and_what_ran_inside() {
     use std::time::SystemTime;
-    use timeline_core::__private::{fixed_timeline, push_fixed};
+    use timeline_core::__hooks::{fixed_timeline, push_fixed};
     use timeline_core::Outcome;
 
     let ms = Duration::from_millis;

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use timeline_core::__private::{fixed_timeline, push_fixed};
+use timeline_core::__hooks::{fixed_timeline, push_fixed};
 use timeline_core::Outcome;
 
 fn ms(n: u64) -> Duration {

@@ -357,11 +357,9 @@ fn breakdown(c: &mut Criterion) {
         b.iter(|| {
             let timeline = Timeline::new();
             for _ in 0..ACTIONS {
-                drop(black_box(
-                    timeline_core::__private::start_without_call_site(
-                        &timeline, "SQL-main", "SELECT 1",
-                    ),
-                ));
+                drop(black_box(timeline_core::__hooks::start_without_call_site(
+                    &timeline, "SQL-main", "SELECT 1",
+                )));
             }
             black_box(timeline.actions())
         })

@@ -47,9 +47,9 @@ fn pairs(c: &mut Criterion) {
     }
     // A timeline reads the TSC once the process-wide scale has been
     // measured over 10 ms: between the first clock and a later one.
-    let _first = timeline_core::__private::BenchClock::new();
+    let _first = timeline_core::__hooks::BenchClock::new();
     std::thread::sleep(Duration::from_millis(15));
-    let clock = timeline_core::__private::BenchClock::new();
+    let clock = timeline_core::__hooks::BenchClock::new();
     assert!(clock.reads_ticks(), "the TSC is not usable here");
     case("two_timeline_clock_reads", &|| clock.now_ns());
     let baseline = Instant::now();

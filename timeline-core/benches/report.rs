@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use timeline_core::__private::normalise;
+use timeline_core::__hooks::normalise;
 use timeline_core::Timeline;
 
 fn timeline_of(actions: usize) -> Timeline {

@@ -6,8 +6,6 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::slots::Extra;
-
 /// How an action ended.
 ///
 /// An action that has not finished yet reports [`Outcome::Ok`] and a
@@ -107,6 +105,15 @@ pub struct Action {
     pub(crate) concurrent: bool,
     pub(crate) call_site: Option<&'static Location<'static>>,
     pub(crate) extra: Option<Arc<Extra>>,
+}
+
+/// What an action holds besides a static category, its detail and its
+/// times: an owned category, an outcome other than `Ok`, a backtrace.
+#[derive(Clone, Debug)]
+pub(crate) struct Extra {
+    pub(crate) category: Cow<'static, str>,
+    pub(crate) outcome: Outcome,
+    pub(crate) backtrace: Option<Arc<str>>,
 }
 
 impl Action {
@@ -246,6 +253,36 @@ impl Action {
             detail: self.detail().to_owned(),
             backtrace: self.backtrace().map(str::to_owned),
         }
+    }
+}
+
+/// Actions built as plain data, for tests of the readers.
+#[cfg(test)]
+impl Action {
+    /// A finished, sequential, successful action.
+    pub(crate) fn finished(
+        category: &'static str,
+        detail: &'static str,
+        start: Duration,
+        duration: Duration,
+    ) -> Action {
+        Action {
+            static_category: category,
+            detail: Cow::Borrowed(detail),
+            start_ns: crate::clock::saturating_nanos(start),
+            duration_ns: crate::clock::saturating_nanos(duration),
+            finished: true,
+            nested: false,
+            concurrent: false,
+            call_site: None,
+            extra: None,
+        }
+    }
+
+    /// The action, stored beside the sequence or not.
+    pub(crate) fn concurrent(mut self, concurrent: bool) -> Action {
+        self.concurrent = concurrent;
+        self
     }
 }
 

@@ -6,8 +6,8 @@ use std::future::{self, Future};
 use std::marker::PhantomData;
 use std::pin::pin;
 
-use crate::request_span::RequestSpan;
-use crate::timeline::Timeline;
+use crate::Timeline;
+use crate::carrier_span::CarrierSpan;
 
 thread_local! {
     static CURRENT: RefCell<Vec<Timeline>> = const { RefCell::new(Vec::new()) };
@@ -246,7 +246,7 @@ impl<F: Future> WithTimeline for F {
         // Carries the timeline in the span context too, for work the future
         // hands to other threads inside its span (see
         // `integrations::tracing`); nothing without a `TimelineLayer`.
-        let span = RequestSpan::new(&timeline);
+        let span = CarrierSpan::new(&timeline);
         let mut inner = pin!(self);
         future::poll_fn(move |cx| {
             let _entered = timeline.enter();

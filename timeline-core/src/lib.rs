@@ -218,34 +218,36 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod action;
+mod analysis;
 mod backtrace;
+mod carrier_span;
 mod clock;
 mod current;
-mod detail;
-mod error;
-mod guard;
 pub mod integrations;
-mod report;
-mod request_span;
-mod slots;
+mod overlap;
+mod record;
+mod render;
 mod sync;
 pub mod testing;
-mod timeline;
+mod text;
+mod time;
 mod trace_context;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
+#[doc(hidden)]
+pub mod __hooks;
+
 pub use action::{Action, CallSite, LogTuple, Outcome};
-pub use current::{EnterGuard, WithTimeline, current, with_current};
-pub use error::{OverlapError, Violation};
-pub use guard::ActionGuard;
-pub use report::{
-    CategoryStats, Finding, FindingKind, FindingRules, FindingSite, FindingsPause,
-    RepeatedStatement, Report, ReportReason, RequestContext, Summary,
+pub use analysis::{
+    CategoryStats, Finding, FindingKind, FindingRules, FindingSite, RepeatedStatement, Summary,
 };
-pub use timeline::{Timeline, TimelineBuilder};
+pub use current::{EnterGuard, WithTimeline, current, with_current};
+pub use overlap::{OverlapError, Violation};
+pub use record::{ActionGuard, FindingsPause, Snapshot, Timeline, TimelineBuilder};
+pub use render::{Report, ReportReason, RequestContext};
 pub use trace_context::{SpanId, TraceContext, TraceId};
 
 #[cfg(feature = "macros")]

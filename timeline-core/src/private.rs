@@ -1,16 +1,13 @@
-//! Support for the code `#[timed]` generates. Not public API: no semver
-//! guarantees.
+//! Support for the code `#[timed]` generates, and nothing else. Not public
+//! API: no semver guarantees. (Hooks for tests, benchmarks and fuzzing are
+//! in `__hooks`.)
 
 use std::borrow::Cow;
 use std::fmt::Display;
-use std::time::{Duration, SystemTime};
 
 use crate::action::Outcome;
-use crate::clock::saturating_nanos;
 use crate::current::current;
-use crate::guard::ActionGuard;
-use crate::slots::UNFINISHED;
-use crate::timeline::{OnOverlap, Timeline, TimelineBuilder};
+use crate::{ActionGuard, Timeline};
 
 /// The action of one call of a `#[timed]` function.
 ///
@@ -131,110 +128,11 @@ fn start_timed(
     nested: bool,
     detail: Cow<'static, str>,
 ) -> Option<ActionGuard> {
-    let on_overlap = if timeline.is_strict() {
-        OnOverlap::Refuse
-    } else {
-        OnOverlap::Concurrent
-    };
-    let call_site = Some(std::panic::Location::caller());
-    match timeline.try_start(
-        Cow::Borrowed(category),
-        detail,
-        nested,
-        on_overlap,
-        call_site,
-    ) {
-        // `current()` cloned the handle; the guard keeps that clone.
-        Ok(started) => Some(started.into_guard(timeline)),
+    match timeline.start_for_timed(category, detail, nested) {
+        Ok(guard) => Some(guard),
         Err(error) => strict_overlap(error),
     }
 }
 
-/// A timeline whose baseline and report time are fixed, for reproducible
-/// (golden) tests of reports. Add actions with [`push_fixed`].
-pub fn fixed_timeline(baseline: SystemTime, elapsed: Duration) -> Timeline {
-    TimelineBuilder::default().build_fixed(baseline, elapsed)
-}
-
-/// Adds an action with fixed timings: `duration: None` leaves it
-/// unfinished. Used by golden tests; never refused.
-pub fn push_fixed(
-    timeline: &Timeline,
-    category: impl Into<Cow<'static, str>>,
-    detail: impl Into<Cow<'static, str>>,
-    start: Duration,
-    duration: Option<Duration>,
-    nested: bool,
-    outcome: Outcome,
-) {
-    let start_ns = saturating_nanos(start).min(UNFINISHED - 1);
-    let end_ns = match duration {
-        Some(duration) => start_ns
-            .saturating_add(saturating_nanos(duration))
-            .min(UNFINISHED - 1),
-        None => UNFINISHED,
-    };
-    timeline.inner.push_finished(
-        category.into(),
-        detail.into(),
-        start_ns,
-        end_ns,
-        nested,
-        outcome,
-    );
-}
-
-/// [`Timeline::start`] without recording a call site: for the benchmark
-/// that shows what the call site costs.
-#[inline]
-pub fn start_without_call_site(
-    timeline: &Timeline,
-    category: &'static str,
-    detail: &'static str,
-) -> Result<ActionGuard, crate::OverlapError> {
-    timeline
-        .try_start(
-            Cow::Borrowed(category),
-            Cow::Borrowed(detail),
-            false,
-            OnOverlap::Refuse,
-            None,
-        )
-        .map(|started| started.guard(timeline))
-}
-
 /// `format!`, by a path that a crate's own `std` or `format` cannot shadow.
 pub use std::format;
-
-/// The statement normaliser, for the fuzz target.
-pub use crate::report::normalise::normalise;
-
-/// What `timeline` counts against its `max_bytes`, for the test that holds
-/// the count to what the allocator saw.
-pub fn held_bytes(timeline: &Timeline) -> usize {
-    timeline.inner.lock().bytes
-}
-
-/// The clock a timeline reads, for the benchmark that compares it with
-/// other clocks.
-#[derive(Debug)]
-pub struct BenchClock(crate::clock::Clock);
-
-impl BenchClock {
-    /// A clock started now, as a new timeline's is.
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
-        BenchClock(crate::clock::Clock::start())
-    }
-
-    /// Nanoseconds since the clock started.
-    #[inline]
-    pub fn now_ns(&self) -> u64 {
-        self.0.now_ns()
-    }
-
-    /// Whether it reads the time-stamp counter (else `Instant`).
-    pub fn reads_ticks(&self) -> bool {
-        self.0.reads_ticks()
-    }
-}

@@ -72,9 +72,10 @@ use std::fmt::Write as _;
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use crate::report::normalise::normalise;
-use crate::report::time::millis;
-use crate::report::{CATEGORY_CHARS, call_site_text, one_line};
+use crate::analysis::normalise::normalise;
+use crate::analysis::{CATEGORY_CHARS, call_site_text};
+use crate::text::one_line;
+use crate::time::millis;
 use crate::{Action, Timeline, TimelineBuilder, WithTimeline};
 
 /// Runs `f` with a fresh timeline current (capturing backtraces, so that

@@ -16,8 +16,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::Timeline;
-
 /// The 16-byte id of a distributed trace, shown as 32 lowercase hex digits.
 ///
 /// ```
@@ -417,42 +415,6 @@ fn valid_tracestate_value(value: &str) -> bool {
         && bytes
             .iter()
             .all(|&b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
-}
-
-impl Timeline {
-    /// Attaches the request's place in a distributed trace to the timeline,
-    /// once: its reports and summary line then name the trace id, and the
-    /// `opentelemetry` export continues that trace. Returns `false` (and
-    /// keeps the first) if the timeline already has one.
-    ///
-    /// The `tower` layer does this for each request when built with
-    /// `trace_context(true)`.
-    ///
-    /// ```
-    /// use timeline_core::{TraceContext, Timeline};
-    ///
-    /// let timeline = Timeline::new();
-    /// assert!(timeline.trace_context().is_none());
-    /// assert!(timeline.set_trace_context(TraceContext::new_trace(true)));
-    /// assert!(!timeline.set_trace_context(TraceContext::new_trace(true)));
-    /// let trace_id = timeline.trace_id().unwrap();
-    /// assert!(timeline.summary().to_string().ends_with(&format!(", trace {trace_id}")));
-    /// assert_eq!(timeline.report().trace_id(), Some(trace_id));
-    /// ```
-    pub fn set_trace_context(&self, context: TraceContext) -> bool {
-        self.inner.trace_context.set(context).is_ok()
-    }
-
-    /// The request's place in a distributed trace, if one was attached.
-    pub fn trace_context(&self) -> Option<TraceContext> {
-        self.inner.trace_context.get().cloned()
-    }
-
-    /// The id of the distributed trace the request belongs to, if a
-    /// [`TraceContext`] was attached.
-    pub fn trace_id(&self) -> Option<TraceId> {
-        self.inner.trace_context.get().map(TraceContext::trace_id)
-    }
 }
 
 #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]

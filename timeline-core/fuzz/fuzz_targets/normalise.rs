@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use timeline_core::__private::normalise;
+use timeline_core::__hooks::normalise;
 
 fuzz_target!(|data: &[u8]| {
     // Statements are `&str`: invalid UTF-8 cannot reach the normaliser.

@@ -127,7 +127,7 @@ use std::sync::{PoisonError, RwLock};
 use ::diesel::QueryResult;
 use ::diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 
-use crate::detail::ELLIPSIS;
+use crate::text::ELLIPSIS;
 use crate::{ActionGuard, Outcome, current};
 
 /// The current timeline, or with the `tracing` feature that of the request
@@ -314,7 +314,7 @@ impl TimelineInstrumentation {
             InstrumentationEvent::StartQuery { query, .. } => {
                 self.finish_stale_statement();
                 if let Some(timeline) = request_timeline() {
-                    let detail = render_at_most(query, timeline.inner.config.max_detail_len);
+                    let detail = render_at_most(query, timeline.max_detail_len());
                     let category = self.categories.statement.clone();
                     self.statement = Some(timeline.start_unrefused(category, detail.into(), false));
                 }

@@ -10,6 +10,5 @@ pub mod reqwest_middleware;
 #[cfg(feature = "tower")]
 pub mod tower;
 #[cfg(feature = "tower")]
-mod tower_trace;
 #[cfg(feature = "tracing")]
 pub mod tracing;

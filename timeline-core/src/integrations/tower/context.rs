@@ -3,13 +3,12 @@
 //! response's extensions for access-log layers outside.
 
 use std::any::Any;
-use std::borrow::Cow;
 use std::time::Duration;
 
 use http::{Method, Uri};
 
 use super::{FinishedRequest, OopsReason, RequestEnd};
-use crate::report::one_line;
+use crate::text::one_line;
 use crate::{ReportReason, RequestContext, Timeline};
 
 /// The longest path a report keeps, in chars.
@@ -60,23 +59,17 @@ impl TimelineStats {
 /// The summary line's count, without building a summary: stored
 /// non-nesting actions plus the dropped ones.
 pub(super) fn action_count(timeline: &Timeline) -> u64 {
-    let state = timeline.inner.lock();
-    let stored = state.slots.iter().filter(|slot| !slot.nested).count();
-    u64::try_from(stored)
-        .unwrap_or(u64::MAX)
-        .saturating_add(state.dropped)
+    timeline.action_count()
 }
 
 /// The request's path as a report keeps it: the query string only as the
 /// timeline's detail filter lets it through, and none without a filter.
 pub(super) fn report_path(uri: &Uri, timeline: &Timeline) -> String {
     let mut path = one_line(uri.path(), PATH_CHARS);
-    if let (Some(query), Some(filter)) = (uri.query(), &timeline.inner.config.detail_filter) {
-        let filtered = crate::detail::prepare(
-            Cow::Owned(query.to_owned()),
-            Some(filter),
-            timeline.inner.config.max_detail_len,
-        );
+    if let Some(filtered) = uri
+        .query()
+        .and_then(|query| timeline.filter_detail(query.to_owned()))
+    {
         if !filtered.is_empty() {
             path.push('?');
             path.push_str(&one_line(&filtered, PATH_CHARS));

@@ -22,9 +22,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{FinishedRequest, RequestTimelineLayer, RequestTimelineService};
-use crate::report::html::escape;
-use crate::report::one_line;
-use crate::report::time::{millis, rfc3339};
+use crate::render::html::escape;
+use crate::text::one_line;
+use crate::time::{millis, rfc3339};
 use crate::{Report, Timeline};
 
 type Access = dyn Fn(&Parts) -> bool + Send + Sync;

@@ -12,7 +12,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::rule::Rule;
 use super::values::{Capture, Values};
-use crate::request_span;
+use crate::carrier_span;
 use crate::{ActionGuard, Outcome, Timeline, current};
 
 thread_local! {
@@ -56,8 +56,8 @@ pub(crate) type Rules = Arc<[Rule]>;
 
 fn is_request_span(metadata: &Metadata<'_>) -> bool {
     metadata.is_span()
-        && metadata.name() == request_span::NAME
-        && metadata.target() == request_span::TARGET
+        && metadata.name() == carrier_span::NAME
+        && metadata.target() == carrier_span::TARGET
 }
 
 /// The per-layer filter: enables the selected call sites and the request

@@ -13,11 +13,10 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::actions::{call_site, depths, error_text, outcome_word};
-use super::oops::Report;
-use super::summary::one_line;
-use super::time::{millis, rfc3339};
+use super::report::Report;
 use crate::Action;
-use crate::detail::floor_char_boundary;
+use crate::text::{floor_char_boundary, one_line};
+use crate::time::{millis, rfc3339};
 
 /// The most actions drawn; beyond, a note says how many were left out.
 pub(crate) const MAX_ROWS: usize = 1_000;
@@ -122,7 +121,7 @@ const PALETTE: [&str; 10] = [
 struct Palette<'a>(HashMap<&'a str, &'static str>);
 
 impl<'a> Palette<'a> {
-    fn new(categories: &'a [super::CategoryStats]) -> Palette<'a> {
+    fn new(categories: &'a [crate::CategoryStats]) -> Palette<'a> {
         Palette(
             categories
                 .iter()

@@ -47,7 +47,7 @@ pub(crate) fn trace(title: &str, actions: &[Action], violations: &[Violation]) -
         let name = format!(
             "{}: {}",
             action.category(),
-            super::summary::one_line(action.detail(), NAME_CHARS)
+            crate::text::one_line(action.detail(), NAME_CHARS)
         );
         json::push_str(&mut out, &name);
         out.push_str(",\"cat\":");

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::text::{ELLIPSIS, floor_char_boundary};
+
 thread_local! {
     /// Set while this thread runs user code for a timeline (a detail filter,
     /// a backtrace predicate): an action that code starts itself (it calls a
@@ -14,7 +16,7 @@ thread_local! {
 
 /// Runs `f`, user code, with a panic in it contained: `None` if it panicked
 /// or if this thread is already running user code for a timeline.
-pub(crate) fn call_user_code<R>(f: impl FnOnce() -> R) -> Option<R> {
+pub(super) fn call_user_code<R>(f: impl FnOnce() -> R) -> Option<R> {
     if IN_USER_CODE.try_with(Cell::get).unwrap_or(true) {
         return None;
     }
@@ -25,30 +27,27 @@ pub(crate) fn call_user_code<R>(f: impl FnOnce() -> R) -> Option<R> {
 }
 
 /// What replaces a detail whose filter panicked: the action is still kept.
-pub(crate) const FILTER_PANICKED: &str = "<detail filter panicked>";
-
-/// The marker a cut detail ends in.
-pub(crate) const ELLIPSIS: &str = "…";
+pub(super) const FILTER_PANICKED: &str = "<detail filter panicked>";
 
 /// The longest category stored, in bytes: a category is a short label
 /// (`SQL-main`), and one built from request data must not hold megabytes.
-pub(crate) const MAX_CATEGORY_LEN: usize = 256;
+pub(super) const MAX_CATEGORY_LEN: usize = 256;
 
 /// How much of a detail a violation or an overlap error keeps: enough to
 /// recognise the statement, without copying a 64 KiB one again.
-pub(crate) const EXCERPT_LEN: usize = 512;
+pub(super) const EXCERPT_LEN: usize = 512;
 
 /// A user function applied to every detail before it is stored.
-pub(crate) type DetailFilter = Box<dyn Fn(&str) -> String + Send + Sync + 'static>;
+pub(super) type DetailFilter = Box<dyn Fn(&str) -> String + Send + Sync + 'static>;
 
 /// A user function choosing, by category and detail, the actions that get a
 /// backtrace.
-pub(crate) type BacktracePredicate = Box<dyn Fn(&str, &str) -> bool + Send + Sync + 'static>;
+pub(super) type BacktracePredicate = Box<dyn Fn(&str, &str) -> bool + Send + Sync + 'static>;
 
 /// Applies the filter (if any), then cuts the detail to at most `max_len`
 /// bytes at a char boundary, ending it in `…`.
 #[inline]
-pub(crate) fn prepare(
+pub(super) fn prepare(
     detail: Cow<'static, str>,
     filter: Option<&DetailFilter>,
     max_len: usize,
@@ -71,7 +70,7 @@ pub(crate) fn prepare(
 
 /// Cuts a category to [`MAX_CATEGORY_LEN`].
 #[inline]
-pub(crate) fn bound_category(category: Cow<'static, str>) -> Cow<'static, str> {
+pub(super) fn bound_category(category: Cow<'static, str>) -> Cow<'static, str> {
     if category.len() <= MAX_CATEGORY_LEN {
         without_spare_capacity(category)
     } else {
@@ -81,7 +80,7 @@ pub(crate) fn bound_category(category: Cow<'static, str>) -> Cow<'static, str> {
 
 /// `text` cut to at most `max_len` bytes, borrowed when it fits.
 #[allow(clippy::ptr_arg)] // a borrowed `Cow` is copied for free
-pub(crate) fn excerpt(text: &Cow<'static, str>, max_len: usize) -> Cow<'static, str> {
+pub(super) fn excerpt(text: &Cow<'static, str>, max_len: usize) -> Cow<'static, str> {
     if text.len() <= max_len {
         text.clone()
     } else {
@@ -107,7 +106,7 @@ fn without_spare_capacity(text: Cow<'static, str>) -> Cow<'static, str> {
 /// The heap bytes a stored string holds: none for a `&'static str`.
 #[inline]
 #[allow(clippy::ptr_arg)] // only a `Cow` tells borrowed from owned
-pub(crate) fn heap_bytes(text: &Cow<'static, str>) -> usize {
+pub(super) fn heap_bytes(text: &Cow<'static, str>) -> usize {
     match text {
         Cow::Borrowed(_) => 0,
         Cow::Owned(owned) => owned.capacity(),
@@ -123,17 +122,6 @@ fn truncate(detail: &str, max_len: usize) -> String {
         cut.push_str(ELLIPSIS);
     }
     cut
-}
-
-/// The largest char boundary of `s` at or before `index`.
-pub(crate) fn floor_char_boundary(s: &str, index: usize) -> usize {
-    if index >= s.len() {
-        return s.len();
-    }
-    (0..=index)
-        .rev()
-        .find(|&i| s.is_char_boundary(i))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -26,9 +26,9 @@ mod with_tracing {
 
     /// A request's span, or none when no subscriber wants it.
     #[derive(Clone)]
-    pub(crate) struct RequestSpan(tracing::Span);
+    pub(crate) struct CarrierSpan(tracing::Span);
 
-    impl RequestSpan {
+    impl CarrierSpan {
         /// The span of a request recorded on `timeline`, a child of the
         /// current span.
         #[inline]
@@ -36,12 +36,12 @@ mod with_tracing {
             // The span is TRACE: with no `TimelineLayer` installed the global
             // maximum level is usually lower, and this one load decides.
             if LevelFilter::current() < LevelFilter::TRACE {
-                return RequestSpan(tracing::Span::none());
+                return CarrierSpan(tracing::Span::none());
             }
             // Current while the span is created: that is how the layer
             // learns which timeline the span carries.
             let _current = timeline.enter();
-            RequestSpan(tracing::trace_span!(target: TARGET, NAME))
+            CarrierSpan(tracing::trace_span!(target: TARGET, NAME))
         }
 
         /// Enters the span until the guard is dropped.
@@ -58,15 +58,15 @@ mod without_tracing {
 
     /// Nothing: without the `tracing` feature a request has no span.
     #[derive(Clone)]
-    pub(crate) struct RequestSpan;
+    pub(crate) struct CarrierSpan;
 
     /// Nothing entered.
     pub(crate) struct NotEntered;
 
-    impl RequestSpan {
+    impl CarrierSpan {
         #[inline]
         pub(crate) fn new(_timeline: &Timeline) -> Self {
-            RequestSpan
+            CarrierSpan
         }
 
         #[inline]

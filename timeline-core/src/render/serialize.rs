@@ -6,12 +6,12 @@ use std::time::Duration;
 use serde::ser::{Serialize, SerializeStruct, SerializeTuple, Serializer};
 
 use super::actions::{call_site, error_text, micros, outcome_word};
-use super::findings::{Finding, FindingSite};
-use super::oops::Report;
+use super::report::Report;
 use super::request::RequestContext;
-use super::summary::{CategoryStats, RepeatedStatement, Summary};
-use super::time::rfc3339;
-use crate::{Action, LogTuple, Violation};
+use crate::time::rfc3339;
+use crate::{
+    Action, CategoryStats, Finding, FindingSite, LogTuple, RepeatedStatement, Summary, Violation,
+};
 
 /// Milliseconds with microsecond precision, as a number.
 struct Millis(Duration);

@@ -10,11 +10,9 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
 use super::normalise::{hides_values, normalise};
-use super::summary::RepeatedStatement;
-use crate::{Action, Timeline};
+use super::statement::RepeatedStatement;
+use crate::{Action, Snapshot};
 
 /// The kind of a [`Finding`].
 ///
@@ -113,11 +111,8 @@ impl FindingSite {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     kind: FindingKind,
-    category: String,
-    statement: String,
-    count: u64,
-    total: Duration,
-    example: String,
+    /// The statement, counted with pauses and allowed call sites left out.
+    repeated: RepeatedStatement,
     call_sites: Vec<FindingSite>,
 }
 
@@ -129,30 +124,30 @@ impl Finding {
 
     /// The category of the actions, e.g. `SQL-main`.
     pub fn category(&self) -> &str {
-        &self.category
+        self.repeated.category()
     }
 
     /// The statement with its values replaced by placeholders (see the
     /// summary's [repeated statements](crate::Summary::repeated_statements)
     /// for the rules).
     pub fn statement(&self) -> &str {
-        &self.statement
+        self.repeated.statement()
     }
 
     /// How many times it was issued, pauses and allowed call sites left
     /// out.
     pub fn count(&self) -> u64 {
-        self.count
+        self.repeated.count()
     }
 
     /// Their time added up.
     pub fn total(&self) -> Duration {
-        self.total
+        self.repeated.total()
     }
 
     /// One of the actual details, the first one issued.
     pub fn example(&self) -> &str {
-        &self.example
+        self.repeated.example()
     }
 
     /// Where the actions were issued from, most first; empty where no
@@ -367,159 +362,21 @@ impl FindingRules {
     }
 }
 
-/// The most pauses a timeline keeps apart; past it, the last one stretches
-/// to cover the later ones, which leaves out more actions, never fewer.
-const MAX_PAUSES: usize = 1_024;
-
-/// The pauses of a timeline: intervals of its clock during which the
-/// actions that start are left out of findings.
-#[derive(Debug, Default)]
-pub(crate) struct Pauses {
-    intervals: Mutex<Vec<Pause>>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Pause {
-    start_ns: u64,
-    /// `u64::MAX` while a guard still holds it.
-    end_ns: u64,
-    holders: u32,
-}
-
-impl Pauses {
-    fn open(&self, now_ns: u64) -> usize {
-        let mut intervals = self.intervals.lock();
-        if intervals.len() < MAX_PAUSES {
-            intervals.push(Pause {
-                start_ns: now_ns,
-                end_ns: u64::MAX,
-                holders: 1,
-            });
-            return intervals.len() - 1;
-        }
-        let last = intervals.len() - 1;
-        if let Some(pause) = intervals.get_mut(last) {
-            pause.end_ns = u64::MAX;
-            pause.holders = pause.holders.saturating_add(1);
-        }
-        last
-    }
-
-    fn close(&self, index: usize, now_ns: u64) {
-        let mut intervals = self.intervals.lock();
-        if let Some(pause) = intervals.get_mut(index) {
-            pause.holders = pause.holders.saturating_sub(1);
-            if pause.holders == 0 {
-                pause.end_ns = now_ns.max(pause.start_ns);
-            }
-        }
-    }
-
-    /// The pauses as disjoint intervals, sorted.
-    fn merged(&self) -> Vec<(u64, u64)> {
-        let mut intervals: Vec<(u64, u64)> = self
-            .intervals
-            .lock()
-            .iter()
-            .map(|p| (p.start_ns, p.end_ns))
-            .collect();
-        intervals.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(intervals.len());
-        for (start, end) in intervals {
-            match merged.last_mut() {
-                Some(last) if start <= last.1 => last.1 = last.1.max(end),
-                _ => merged.push((start, end)),
-            }
-        }
-        merged
-    }
-}
-
-/// Holds a pause of the findings of a timeline; dropping it ends the
-/// pause. From [`Timeline::pause_findings`].
-#[must_use = "dropping the guard ends the pause"]
-#[derive(Debug)]
-pub struct FindingsPause {
-    timeline: Timeline,
-    index: usize,
-}
-
-impl Drop for FindingsPause {
-    fn drop(&mut self) {
-        let inner = &self.timeline.inner;
-        inner.pauses.close(self.index, inner.clock.now_ns());
-    }
-}
-
-impl Timeline {
-    /// Pause finding repeated statements until the guard is dropped: the
-    /// actions that *start* meanwhile are still recorded, counted and shown,
-    /// but left out of [`Summary::findings`](crate::Summary::findings) (and
-    /// so of the assertions built on them). For a loop whose repeats are
-    /// known and accepted, like prosopite's `pause` and django-zeal's
-    /// `zeal_ignore`. A pause is of the timeline, over time: actions started
-    /// by other threads on the same timeline meanwhile are left out too.
-    ///
-    /// ```
-    /// use timeline_core::Timeline;
-    ///
-    /// let timeline = Timeline::new();
-    /// {
-    ///     let _pause = timeline.pause_findings();
-    ///     for id in 1..=3 {
-    ///         timeline.start("SQL-main", format!("SELECT * FROM warmup WHERE id = {id}")).unwrap().finish();
-    ///     }
-    /// }
-    /// assert_eq!(timeline.len(), 3);
-    /// assert!(timeline.summary().findings().is_empty());
-    /// assert_eq!(timeline.summary().repeated_statements()[0].count(), 3);
-    /// ```
-    pub fn pause_findings(&self) -> FindingsPause {
-        let index = self.inner.pauses.open(self.inner.clock.now_ns());
-        FindingsPause {
-            timeline: self.clone(),
-            index,
-        }
-    }
-
-    /// Runs `f` with findings paused (see
-    /// [`pause_findings`](Self::pause_findings)); the pause ends when `f`
-    /// returns or panics.
-    ///
-    /// ```
-    /// use timeline_core::Timeline;
-    ///
-    /// let timeline = Timeline::new();
-    /// let warmed = timeline.without_findings(|| {
-    ///     for id in 1..=3 {
-    ///         timeline.start("SQL-main", format!("SELECT * FROM warmup WHERE id = {id}")).unwrap().finish();
-    ///     }
-    ///     3
-    /// });
-    /// assert_eq!(warmed, 3);
-    /// assert!(timeline.summary().findings().is_empty());
-    /// ```
-    pub fn without_findings<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _pause = self.pause_findings();
-        f()
-    }
-
-    /// What findings are made with: the rules, and the pauses as of now.
-    pub(crate) fn detection(&self) -> Detection<'_> {
-        Detection {
-            rules: &self.inner.config.finding_rules,
-            paused: self.inner.pauses.merged(),
-        }
-    }
-}
-
 /// The rules and the pauses of a timeline, for [`find`].
 pub(crate) struct Detection<'a> {
     rules: &'a FindingRules,
-    paused: Vec<(u64, u64)>,
+    paused: &'a [(u64, u64)],
 }
 
-impl Detection<'_> {
+impl<'a> Detection<'a> {
+    /// What findings of `snapshot` are made with: its rules and its pauses.
+    pub(crate) fn of(snapshot: &'a Snapshot) -> Self {
+        Detection {
+            rules: snapshot.finding_rules(),
+            paused: snapshot.paused(),
+        }
+    }
+
     fn is_paused(&self, action: &Action) -> bool {
         let start = action.start_ns;
         let at = self.paused.partition_point(|(from, _)| *from <= start);
@@ -610,11 +467,13 @@ fn find_with(
         });
         findings.push(Finding {
             kind,
-            category: group.category.clone(),
-            statement: group.statement.clone(),
-            count: tally.count,
-            total: tally.total,
-            example: example.to_owned(),
+            repeated: RepeatedStatement {
+                category: group.category.clone(),
+                statement: group.statement.clone(),
+                count: tally.count,
+                total: tally.total,
+                example: example.to_owned(),
+            },
             call_sites,
         });
     }
@@ -622,10 +481,10 @@ fn find_with(
         findings.retain(|finding| !allowed_by_predicates(rules, finding));
     }
     findings.sort_by(|a, b| {
-        b.total
-            .cmp(&a.total)
-            .then_with(|| b.count.cmp(&a.count))
-            .then_with(|| a.statement.cmp(&b.statement))
+        b.total()
+            .cmp(&a.total())
+            .then_with(|| b.count().cmp(&a.count()))
+            .then_with(|| a.statement().cmp(b.statement()))
     });
     findings
 }
@@ -659,9 +518,9 @@ mod tests {
     use std::panic::Location;
     use std::time::{Duration, Instant};
 
-    use super::{FindingKind, FindingRules, MAX_PAUSES, find_with};
-    use crate::report::normalise::normalise;
-    use crate::report::summary::RepeatedStatement;
+    use super::{FindingKind, FindingRules, find_with};
+    use crate::analysis::normalise::normalise;
+    use crate::analysis::statement::RepeatedStatement;
     use crate::{Action, Timeline};
 
     fn run(timeline: &Timeline, details: &[&str]) {
@@ -833,35 +692,6 @@ mod tests {
     }
 
     #[test]
-    fn past_the_most_pauses_the_last_stretches_and_still_covers() {
-        let timeline = Timeline::new();
-        for _ in 0..MAX_PAUSES + 10 {
-            drop(timeline.pause_findings());
-        }
-        assert_eq!(timeline.inner.pauses.intervals.lock().len(), MAX_PAUSES);
-        timeline.without_findings(|| {
-            run(
-                &timeline,
-                &[
-                    "SELECT * FROM a WHERE id = 1",
-                    "SELECT * FROM a WHERE id = 2",
-                ],
-            );
-        });
-        assert!(timeline.summary().findings().is_empty());
-        assert!(
-            timeline
-                .inner
-                .pauses
-                .intervals
-                .lock()
-                .iter()
-                .all(|p| p.holders == 0),
-            "every pause ended"
-        );
-    }
-
-    #[test]
     fn a_panicking_predicate_keeps_the_finding() {
         let rules = FindingRules::new().allow_if(|_| panic!("a broken predicate"));
         let timeline = Timeline::builder().finding_rules(rules).build();
@@ -949,7 +779,7 @@ mod tests {
         let rules = FindingRules::new();
         let detection = super::Detection {
             rules: &rules,
-            paused: Vec::new(),
+            paused: &[],
         };
         let found = find_with(std::slice::from_ref(&group), &members, &detection, site_of);
         let sites: Vec<(u32, u64)> = found[0]
@@ -962,7 +792,7 @@ mod tests {
         let rules = FindingRules::new().allow_call_site(first.file());
         let detection = super::Detection {
             rules: &rules,
-            paused: Vec::new(),
+            paused: &[],
         };
         let found = find_with(std::slice::from_ref(&group), &members, &detection, site_of);
         assert!(found.is_empty(), "one action left, below min_repeats");

@@ -3,11 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::sync::Ordering;
-
+use super::Timeline;
+use super::slots::UNFINISHED;
+use super::state::RUNNING;
 use crate::action::Outcome;
-use crate::slots::UNFINISHED;
-use crate::timeline::{RUNNING, Timeline};
+use crate::sync::Ordering;
 
 /// An unfinished action. Dropping the guard finishes it — at the end of a
 /// scope, on early return and `?`, and during a panic (then with
@@ -49,7 +49,7 @@ pub struct ActionGuard {
 
 impl ActionGuard {
     #[inline]
-    pub(crate) fn new(timeline: Timeline, slot: u32, start_ns: u64, sequential: bool) -> Self {
+    pub(super) fn new(timeline: Timeline, slot: u32, start_ns: u64, sequential: bool) -> Self {
         ActionGuard {
             timeline,
             slot,

@@ -105,7 +105,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::__private::{fixed_timeline, push_fixed};
+    use crate::__hooks::{fixed_timeline, push_fixed};
 
     #[test]
     fn depth_counts_the_nesting_actions_around_an_action() {

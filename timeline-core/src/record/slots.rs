@@ -5,208 +5,46 @@ use std::borrow::Cow;
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::action::{Action, Outcome};
-use crate::error::Named;
+use super::texts::excerpt;
+use crate::action::{Action, Extra, Outcome};
+use crate::overlap::ActionName;
 
 /// The end of an action that has not finished.
-pub(crate) const UNFINISHED: u64 = u64::MAX;
+pub(super) const UNFINISHED: u64 = u64::MAX;
 
 /// One stored action, in 80 bytes. What most actions lack — an owned
 /// category, an outcome other than `Ok`, a backtrace — lives in [`Extra`].
-pub(crate) struct Slot {
+pub(super) struct Slot {
     /// The category when there is no `extra`; else empty, and the category
     /// is the extra's. Categories are nearly always static: keeping them as
     /// a `&str` saves a branch and a drop per slot.
-    static_category: &'static str,
+    pub(super) static_category: &'static str,
     /// Often owned (SQL from a driver): kept here, so that it costs no
     /// allocation besides its own.
-    pub(crate) detail: Cow<'static, str>,
+    pub(super) detail: Cow<'static, str>,
     /// Where the action was started or recorded, when known without a
     /// backtrace: a pointer into the binary, free to keep.
-    pub(crate) call_site: Option<&'static Location<'static>>,
-    pub(crate) start_ns: u64,
-    pub(crate) end_ns: u64,
+    pub(super) call_site: Option<&'static Location<'static>>,
+    pub(super) start_ns: u64,
+    pub(super) end_ns: u64,
     /// For a nesting action: how many slots existed when it finished, so its
     /// `-stop` marker comes after exactly those in the flat OOPS form.
-    pub(crate) end_seq: u32,
-    pub(crate) nested: bool,
+    pub(super) end_seq: u32,
+    pub(super) nested: bool,
     /// Stored although it overlapped an unfinished non-nesting action: it
     /// runs beside the sequence, on a lane of its own.
-    pub(crate) concurrent: bool,
+    pub(super) concurrent: bool,
     /// Shared with the snapshots of the action: copying one is cheap.
-    extra: Option<Arc<Extra>>,
-}
-
-/// What an action holds besides a static category, its detail and its
-/// times: an owned category, an outcome other than `Ok`, a backtrace.
-#[derive(Clone, Debug)]
-pub(crate) struct Extra {
-    pub(crate) category: Cow<'static, str>,
-    pub(crate) outcome: Outcome,
-    pub(crate) backtrace: Option<Arc<str>>,
-}
-
-/// A slot's strings and extra, made ready before the lock (building them
-/// may allocate) and moved into the slot under it.
-pub(crate) struct Texts {
-    static_category: &'static str,
-    detail: Cow<'static, str>,
-    extra: Option<Arc<Extra>>,
-}
-
-impl Texts {
-    /// A static category and nothing else: what most actions are.
-    #[inline]
-    pub(crate) fn fixed(category: &'static str, detail: Cow<'static, str>) -> Texts {
-        Texts {
-            static_category: category,
-            detail,
-            extra: None,
-        }
-    }
-
-    /// Any strings, outcome and backtrace: an [`Extra`] unless the category
-    /// is static and there is nothing else.
-    pub(crate) fn new(named: Named, outcome: Outcome, backtrace: Option<Arc<str>>) -> Texts {
-        match named.category {
-            Cow::Borrowed(category) if outcome == Outcome::Ok && backtrace.is_none() => {
-                Texts::fixed(category, named.detail)
-            }
-            category => Texts {
-                static_category: "",
-                detail: named.detail,
-                extra: Some(Arc::new(Extra {
-                    category,
-                    outcome,
-                    backtrace,
-                })),
-            },
-        }
-    }
-
-    /// The heap bytes they hold.
-    #[inline]
-    pub(crate) fn heap_bytes(&self) -> usize {
-        crate::detail::heap_bytes(&self.detail) + Slot::extra_bytes(self.extra.as_ref())
-    }
-
-    /// Their category and detail, for an error to keep. Takes them by
-    /// value: a reference to them would keep them in memory on the common
-    /// path too, and copying them from there into the slot stalls.
-    #[inline]
-    pub(crate) fn into_named(self) -> Named {
-        let category = match self.extra {
-            None => Cow::Borrowed(self.static_category),
-            // Not yet shared with a snapshot: moved, not copied.
-            Some(extra) => Arc::try_unwrap(extra)
-                .map_or_else(|shared| shared.category.clone(), |extra| extra.category),
-        };
-        Named {
-            category,
-            detail: self.detail,
-        }
-    }
-
-    /// Their category and detail cut as errors and violations keep them.
-    pub(crate) fn excerpt(&self) -> Named {
-        excerpt(self.static_category, &self.detail, self.extra.as_ref())
-    }
-
-    /// A slot of them.
-    #[inline]
-    pub(crate) fn into_slot(self, at: Placed, end_seq: u32) -> Slot {
-        Slot {
-            static_category: self.static_category,
-            detail: self.detail,
-            call_site: at.call_site,
-            start_ns: at.start_ns,
-            end_ns: at.end_ns,
-            end_seq,
-            nested: at.nested,
-            concurrent: at.concurrent,
-            extra: self.extra,
-        }
-    }
-}
-
-/// What a start stores as a slot's strings: [`Texts`], or two static
-/// strings that stay in registers until they are written into the slot.
-///
-/// Where the start is not inlined into its caller (an application calls it
-/// from many places), `Texts` passed on to the cold branches lived on the
-/// stack: it was copied from there into a slot built on the stack, which
-/// was copied into the chunk, and reading back the halves of that slot
-/// stalled store forwarding. Static strings reach the cold branches only
-/// when one is taken.
-pub(crate) trait SlotTexts {
-    /// The heap bytes the slot will hold besides itself.
-    fn heap_bytes(&self) -> usize;
-    fn into_slot(self, at: Placed, end_seq: u32) -> Slot;
-    /// For the rare branches: refused, concurrent, not stored.
-    fn into_texts(self) -> Texts;
-}
-
-impl SlotTexts for Texts {
-    #[inline(always)]
-    fn heap_bytes(&self) -> usize {
-        Texts::heap_bytes(self)
-    }
-
-    #[inline(always)]
-    fn into_slot(self, at: Placed, end_seq: u32) -> Slot {
-        Texts::into_slot(self, at, end_seq)
-    }
-
-    #[inline(always)]
-    fn into_texts(self) -> Texts {
-        self
-    }
-}
-
-/// A static category and detail, stored as they are.
-#[derive(Clone, Copy)]
-pub(crate) struct StaticTexts {
-    pub(crate) category: &'static str,
-    pub(crate) detail: &'static str,
-}
-
-impl SlotTexts for StaticTexts {
-    #[inline(always)]
-    fn heap_bytes(&self) -> usize {
-        0
-    }
-
-    #[inline(always)]
-    fn into_slot(self, at: Placed, end_seq: u32) -> Slot {
-        // Built here, the `Texts` never leaves registers.
-        self.into_texts().into_slot(at, end_seq)
-    }
-
-    #[inline(always)]
-    fn into_texts(self) -> Texts {
-        Texts::fixed(self.category, Cow::Borrowed(self.detail))
-    }
-}
-
-#[allow(clippy::ptr_arg)] // only a `Cow` tells borrowed from owned
-fn excerpt(
-    static_category: &'static str,
-    detail: &Cow<'static, str>,
-    extra: Option<&Arc<Extra>>,
-) -> Named {
-    match extra {
-        None => Named::excerpt(&Cow::Borrowed(static_category), detail),
-        Some(extra) => Named::excerpt(&extra.category, detail),
-    }
+    pub(super) extra: Option<Arc<Extra>>,
 }
 
 /// Where and how a slot is stored, besides its strings.
-pub(crate) struct Placed {
-    pub(crate) start_ns: u64,
-    pub(crate) end_ns: u64,
-    pub(crate) nested: bool,
-    pub(crate) concurrent: bool,
-    pub(crate) call_site: Option<&'static Location<'static>>,
+pub(super) struct Placed {
+    pub(super) start_ns: u64,
+    pub(super) end_ns: u64,
+    pub(super) nested: bool,
+    pub(super) concurrent: bool,
+    pub(super) call_site: Option<&'static Location<'static>>,
 }
 
 impl Slot {
@@ -229,24 +67,20 @@ impl Slot {
     }
 
     #[inline]
-    pub(crate) fn category(&self) -> &str {
+    pub(super) fn category(&self) -> &str {
         self.extra
             .as_ref()
             .map_or(self.static_category, |extra| &extra.category)
     }
 
     /// The category and detail cut as errors and violations keep them.
-    pub(crate) fn excerpt(&self) -> Named {
+    pub(super) fn excerpt(&self) -> ActionName {
         excerpt(self.static_category, &self.detail, self.extra.as_ref())
-    }
-
-    pub(crate) fn backtrace(&self) -> Option<&Arc<str>> {
-        self.extra.as_ref()?.backtrace.as_ref()
     }
 
     /// A snapshot of the slot as of `as_of`.
     #[inline]
-    pub(crate) fn action(&self, as_of: u64) -> Action {
+    pub(super) fn action(&self, as_of: u64) -> Action {
         let finished = self.is_finished();
         Action {
             static_category: self.static_category,
@@ -262,7 +96,7 @@ impl Slot {
     }
 
     /// Sets the outcome and returns the heap bytes that added.
-    pub(crate) fn set_outcome(&mut self, outcome: Outcome) -> usize {
+    pub(super) fn set_outcome(&mut self, outcome: Outcome) -> usize {
         if outcome == Outcome::Ok && self.extra.is_none() {
             return 0;
         }
@@ -281,10 +115,10 @@ impl Slot {
 
     /// The heap bytes a slot holds besides itself: its extra, if any.
     #[inline]
-    pub(crate) fn extra_bytes(extra: Option<&Arc<Extra>>) -> usize {
+    pub(super) fn extra_bytes(extra: Option<&Arc<Extra>>) -> usize {
         extra.map_or(0, |extra| {
             EXTRA_BYTES
-                + crate::detail::heap_bytes(&extra.category)
+                + super::detail::heap_bytes(&extra.category)
                 + outcome_bytes(&extra.outcome)
                 + extra
                     .backtrace
@@ -293,7 +127,7 @@ impl Slot {
         })
     }
 
-    pub(crate) fn is_finished(&self) -> bool {
+    pub(super) fn is_finished(&self) -> bool {
         self.end_ns != UNFINISHED
     }
 }
@@ -323,7 +157,7 @@ fn outcome_bytes(outcome: &Outcome) -> usize {
 /// the caller's stack, and reading back the halves of an 80-byte struct
 /// written a field at a time stalled store forwarding.
 #[derive(Default)]
-pub(crate) struct Slots {
+pub(super) struct Slots {
     /// Every chunk is full: its slots past `len` are vacant, free for a
     /// push and owning no memory (they may hold a previous timeline's
     /// static strings).
@@ -345,14 +179,14 @@ const FIRST_CHUNK: usize = 32;
 const MAX_CHUNKS: usize = 16;
 
 impl Slots {
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len
     }
 
     /// The bytes the next push allocates: a whole chunk when the last one
     /// is full, else nothing.
     #[inline]
-    pub(crate) fn bytes_to_push(&self) -> usize {
+    pub(super) fn bytes_to_push(&self) -> usize {
         if self.room > 0 {
             0
         } else {
@@ -376,7 +210,7 @@ impl Slots {
     /// The slot is built only once its place is known, and written there:
     /// built first and moved, it went through the stack.
     #[inline(always)]
-    pub(crate) fn push_with(&mut self, make: impl FnOnce() -> Slot) -> usize {
+    pub(super) fn push_with(&mut self, make: impl FnOnce() -> Slot) -> usize {
         if self.room == 0 {
             self.add_chunk();
         }
@@ -413,7 +247,7 @@ impl Slots {
         self.chunks.push(spare::take(self.room));
     }
 
-    pub(crate) fn get(&self, index: usize) -> Option<&Slot> {
+    pub(super) fn get(&self, index: usize) -> Option<&Slot> {
         if index >= self.len {
             return None;
         }
@@ -422,7 +256,7 @@ impl Slots {
     }
 
     #[inline(always)]
-    pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut Slot> {
+    pub(super) fn get_mut(&mut self, index: usize) -> Option<&mut Slot> {
         // The open action is nearly always the last one stored.
         if index == self.len.wrapping_sub(1) {
             let chunk = self.chunks.last_mut()?;
@@ -436,13 +270,13 @@ impl Slots {
         self.chunks.get_mut(chunk)?.get_mut(offset)
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Slot> {
         self.chunks().flatten()
     }
 
     /// The stored slots as slices, one per chunk, in storage order: copying
     /// out a slice at a time lets the copy skip a capacity check per slot.
-    pub(crate) fn chunks(&self) -> impl Iterator<Item = &[Slot]> {
+    pub(super) fn chunks(&self) -> impl Iterator<Item = &[Slot]> {
         self.chunks
             .iter()
             .enumerate()
@@ -460,7 +294,7 @@ impl Slots {
     }
 
     /// Whether the slots, in storage order, are in start order.
-    pub(crate) fn in_start_order(&self) -> bool {
+    pub(super) fn in_start_order(&self) -> bool {
         !self.out_of_order
     }
 }
@@ -547,10 +381,11 @@ fn locate(index: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::texts::Texts;
     use super::*;
 
     fn slot(n: usize) -> Slot {
-        let named = Named {
+        let named = ActionName {
             category: Cow::Borrowed("c"),
             detail: Cow::Owned(n.to_string()),
         };

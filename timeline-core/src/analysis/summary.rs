@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use super::findings::{self, Detection, Finding};
 use super::normalise::normalise;
-use super::time::millis;
-use crate::{Action, Outcome, TraceId};
+use super::statement::RepeatedStatement;
+use crate::text::one_line;
+use crate::time::millis;
+use crate::{Action, Outcome, Snapshot, TraceId};
 
 /// The most of a category any text report shows: a category is a short
 /// label, and one that is not must not widen every line.
@@ -67,15 +69,27 @@ pub struct CategoryStats {
     pub(crate) max: Duration,
 }
 
-/// Actions of one category whose details are the same once literal values
-/// are replaced by placeholders: a statement issued in a loop.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RepeatedStatement {
-    pub(crate) category: String,
-    pub(crate) statement: String,
-    pub(crate) count: u64,
-    pub(crate) total: Duration,
-    pub(crate) example: String,
+impl Snapshot {
+    /// What the timeline adds up to (see [`Timeline::summary`](crate::Timeline::summary)).
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// let snapshot = timeline.snapshot();
+    /// assert_eq!(snapshot.summary().action_count(), 1);
+    /// ```
+    pub fn summary(&self) -> Summary {
+        Summary::new(
+            self.actions(),
+            self.dropped(),
+            self.elapsed(),
+            self.violations().len(),
+            &Detection::of(self),
+        )
+        .with_trace_id(self.trace_id())
+    }
 }
 
 impl Summary {
@@ -318,33 +332,6 @@ impl CategoryStats {
     }
 }
 
-impl RepeatedStatement {
-    /// The category of the actions.
-    pub fn category(&self) -> &str {
-        &self.category
-    }
-
-    /// The statement with its literal values replaced by `?`.
-    pub fn statement(&self) -> &str {
-        &self.statement
-    }
-
-    /// How many times it was issued.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Their time added up.
-    pub fn total(&self) -> Duration {
-        self.total
-    }
-
-    /// One of the actual details, the first one issued.
-    pub fn example(&self) -> &str {
-        &self.example
-    }
-}
-
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -469,18 +456,4 @@ pub(crate) fn call_site_text(action: &Action) -> String {
         .call_site()
         .map(|site| format!("  (at {})", one_line(&site.to_string(), 300)))
         .unwrap_or_default()
-}
-
-/// `text` on one line, cut to `max` chars with `…`.
-pub(crate) fn one_line(text: &str, max: usize) -> String {
-    let mut line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max + 1)
-        .collect();
-    if line.chars().count() > max {
-        line = line.chars().take(max.saturating_sub(1)).collect();
-        line.push('…');
-    }
-    line
 }

@@ -7,32 +7,15 @@ use std::time::Duration;
 
 /// A category and detail pair, as named in errors and violations.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Named {
+pub(crate) struct ActionName {
     pub(crate) category: Cow<'static, str>,
     pub(crate) detail: Cow<'static, str>,
-}
-
-impl Named {
-    /// A copy that keeps at most an excerpt of the detail: what overlap
-    /// errors and violations hold of an action that stays stored anyway.
-    #[allow(clippy::ptr_arg)] // a borrowed `Cow` is copied for free
-    pub(crate) fn excerpt(category: &Cow<'static, str>, detail: &Cow<'static, str>) -> Named {
-        Named {
-            category: category.clone(),
-            detail: crate::detail::excerpt(detail, crate::detail::EXCERPT_LEN),
-        }
-    }
-
-    /// The heap bytes the pair holds.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        crate::detail::heap_bytes(&self.category) + crate::detail::heap_bytes(&self.detail)
-    }
 }
 
 /// How much of a detail an error message shows.
 const SHOWN_DETAIL_CHARS: usize = 200;
 
-impl fmt::Display for Named {
+impl fmt::Display for ActionName {
     /// The category as written, its control characters escaped, and the
     /// detail quoted and cut: these messages reach logs and panics.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,13 +61,13 @@ pub struct OverlapError(Box<Overlap>);
 /// guard on the hot path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Overlap {
-    open: Named,
-    attempted: Named,
+    open: ActionName,
+    attempted: ActionName,
 }
 
 impl OverlapError {
     #[cold]
-    pub(crate) fn new(open: Named, attempted: Named) -> Self {
+    pub(crate) fn new(open: ActionName, attempted: ActionName) -> Self {
         OverlapError(Box::new(Overlap { open, attempted }))
     }
 

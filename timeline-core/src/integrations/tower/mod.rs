@@ -72,10 +72,11 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::request_span::RequestSpan;
+use crate::carrier_span::CarrierSpan;
 use crate::{Report, Timeline, TimelineBuilder};
 
 mod context;
+mod trace;
 mod viewer;
 
 pub use context::TimelineStats;
@@ -99,8 +100,8 @@ struct Config {
     on_oops: Option<Arc<OopsHook>>,
     new_timeline: Arc<NewTimeline>,
     viewer: Option<Arc<viewer::Recent>>,
-    /// W3C trace context and OpenTelemetry export: see `tower_trace.rs`.
-    trace: super::tower_trace::TraceConfig,
+    /// W3C trace context and OpenTelemetry export: see `trace.rs`.
+    trace: trace::TraceConfig,
 }
 
 impl Default for RequestTimelineLayer {
@@ -295,7 +296,7 @@ where
         let uri = request.uri().clone();
         let started = Instant::now();
         self.config.trace.start(&timeline, request.headers());
-        let span = RequestSpan::new(&timeline);
+        let span = CarrierSpan::new(&timeline);
         let viewer_id = (self.config.viewer.as_ref()).map(|v| v.start(&method, &uri, &timeline));
         let mut unreported = Unreported(Some(InFlight {
             timeline: timeline.clone(),
@@ -351,7 +352,7 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 struct InFlight {
     timeline: Timeline,
     /// Carries the timeline in the span context (feature `tracing`).
-    span: RequestSpan,
+    span: CarrierSpan,
     config: Arc<Config>,
     method: Method,
     uri: Uri,

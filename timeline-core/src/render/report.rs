@@ -4,13 +4,11 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::findings::Finding;
 use super::json;
 use super::request::RequestContext;
-use super::summary::Summary;
-use super::time::rfc3339;
 use crate::clock::saturating_nanos;
-use crate::{Action, LogTuple, TraceId, Violation};
+use crate::time::rfc3339;
+use crate::{Action, Finding, LogTuple, Snapshot, Summary, TraceId, Violation};
 
 /// An OOPS-shaped report of a timeline, from
 /// [`Timeline::report`](crate::Timeline::report): what an error report
@@ -55,15 +53,14 @@ pub struct Report {
 }
 
 impl Report {
-    pub(crate) fn new(
-        baseline: SystemTime,
-        duration: Duration,
-        timeline: Vec<LogTuple>,
-        summary: Summary,
-        violations: Vec<Violation>,
-        dropped: u64,
-        actions: Vec<Action>,
-    ) -> Report {
+    /// The report of a snapshot, which it keeps: no copy of the actions.
+    pub(crate) fn of(snapshot: Snapshot) -> Report {
+        let timeline = snapshot.log_tuples();
+        let summary = snapshot.summary();
+        let trace_id = snapshot.trace_id();
+        let (baseline, duration, dropped) =
+            (snapshot.baseline(), snapshot.elapsed(), snapshot.dropped());
+        let (actions, violations) = snapshot.into_parts();
         Report {
             id: new_id(baseline),
             baseline,
@@ -74,7 +71,7 @@ impl Report {
             dropped,
             actions,
             request: None,
-            trace_id: None,
+            trace_id,
         }
     }
 
@@ -159,18 +156,18 @@ impl Report {
             .sum();
         let summary: usize = self
             .summary
-            .repeated
+            .repeated_statements()
             .iter()
-            .map(|r| 96 + r.statement.len() + r.example.len() + r.category.len())
+            .map(|r| 96 + r.statement().len() + r.example().len() + r.category().len())
             .chain(
                 self.summary
-                    .categories
+                    .categories()
                     .iter()
-                    .map(|c| 64 + c.category.len()),
+                    .map(|c| 64 + c.category().len()),
             )
             .chain(
                 self.summary
-                    .slowest
+                    .slowest()
                     .iter()
                     .map(|a| std::mem::size_of::<Action>() + strings(a.category(), a.detail())),
             )

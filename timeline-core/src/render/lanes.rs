@@ -46,34 +46,21 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{__private as private, Outcome};
 
     fn lanes_of(intervals: &[(u64, u64, bool)]) -> Vec<usize> {
-        let timeline = private::fixed_timeline(
-            std::time::SystemTime::UNIX_EPOCH,
-            Duration::from_millis(100),
-        );
-        for &(start, end, concurrent) in intervals {
-            let category = if concurrent {
-                "concurrent"
-            } else {
-                "sequential"
-            };
-            timeline.inner.push_finished(
-                category.into(),
-                "".into(),
-                start * 1_000_000,
-                end * 1_000_000,
-                false,
-                Outcome::Ok,
-            );
-            if concurrent {
-                let mut state = timeline.inner.lock();
-                let last = state.slots.len() - 1;
-                state.slots.get_mut(last).unwrap().concurrent = true;
-            }
-        }
-        assign(&timeline.actions())
+        let ms = Duration::from_millis;
+        let actions: Vec<Action> = intervals
+            .iter()
+            .map(|&(start, end, concurrent)| {
+                let category = if concurrent {
+                    "concurrent"
+                } else {
+                    "sequential"
+                };
+                Action::finished(category, "", ms(start), ms(end - start)).concurrent(concurrent)
+            })
+            .collect();
+        assign(&actions)
     }
 
     #[test]

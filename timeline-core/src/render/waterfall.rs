@@ -3,9 +3,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::summary::one_line;
-use super::time::millis;
 use crate::Action;
+use crate::analysis::annotation;
+use crate::text::one_line;
+use crate::time::millis;
 
 /// The widest bar drawn, whatever the caller asks for.
 const MAX_WIDTH: usize = 1_000;
@@ -73,7 +74,7 @@ pub(crate) fn render(actions: &[Action], elapsed: Duration, width: usize) -> Str
             lane_column(lane),
             category,
             one_line(action.detail(), 60),
-            super::summary::annotation(action),
+            annotation(action),
         );
     }
     out

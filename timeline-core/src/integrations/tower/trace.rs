@@ -1,26 +1,26 @@
 //! The tower layer's trace context and span export: what the layer does
 //! with `traceparent` when a request starts, and with the OpenTelemetry
-//! export when it ends. Kept apart from `tower.rs`, which only calls in.
+//! export when it ends. Kept apart from `mod.rs`, which only calls in.
 
 use http::HeaderMap;
 
-use super::tower::FinishedRequest;
+use super::FinishedRequest;
 use crate::{Timeline, TraceContext};
 
 /// The layer's trace settings: off unless enabled.
 #[derive(Clone, Default)]
-pub(crate) struct TraceConfig {
+pub(super) struct TraceConfig {
     /// Read `traceparent` / `tracestate`, or start a trace.
-    pub(crate) enabled: bool,
+    pub(super) enabled: bool,
     #[cfg(feature = "opentelemetry")]
-    pub(crate) export: Option<super::opentelemetry::SpanExport>,
+    pub(super) export: Option<crate::integrations::opentelemetry::SpanExport>,
 }
 
 impl TraceConfig {
     /// When a request starts: attach its trace context to its timeline,
     /// continuing the caller's valid `traceparent` or starting a trace.
     #[inline]
-    pub(crate) fn start(&self, timeline: &Timeline, headers: &HeaderMap) {
+    pub(super) fn start(&self, timeline: &Timeline, headers: &HeaderMap) {
         if !self.enabled {
             return;
         }
@@ -36,7 +36,7 @@ impl TraceConfig {
 
     /// When a request has ended: queue its export, if the policy chooses it.
     #[inline]
-    pub(crate) fn finish(&self, request: &FinishedRequest) {
+    pub(super) fn finish(&self, request: &FinishedRequest) {
         #[cfg(feature = "opentelemetry")]
         if let Some(export) = &self.export {
             export::finish(export, request);

@@ -1,0 +1,39 @@
+//! The recording core: the [`Timeline`] handle, its builder and settings,
+//! the storage of actions, and the guard that finishes them.
+//!
+//! Only this module touches a timeline's storage. The rest of the crate
+//! sees methods: readers take a [`Snapshot`] (plain data, under one lock),
+//! and the integrations record through a small crate-private surface on
+//! [`Timeline`]:
+//!
+//! - `start_unrefused`: start an action that is never refused (stored as
+//!   concurrent on overlap), for bridges that cannot handle an error;
+//! - `record_ended_now`: add an action that ended now, for events that
+//!   report a duration when their work finished;
+//! - `start_for_timed`: what `#[timed]` expands to, refused only on a
+//!   strict timeline;
+//! - `max_detail_len` and `filter_detail`: the detail limits, for sources
+//!   that render or filter text themselves;
+//! - `action_count` and `with_timings`: the summary line's count and the
+//!   time per action without copying any detail.
+//!
+//! Inside, in layers: `timeline.rs` (the handle) and `guard.rs` (its guard)
+//! call `state.rs` (the state machine under the lock: the rule that
+//! actions do not overlap), which stores [`Texts`](texts) prepared by
+//! `detail.rs` into `slots.rs`.
+
+mod builder;
+mod detail;
+mod guard;
+mod pauses;
+mod slots;
+mod snapshot;
+mod state;
+mod texts;
+mod timeline;
+
+pub use builder::TimelineBuilder;
+pub use guard::ActionGuard;
+pub use pauses::FindingsPause;
+pub use snapshot::Snapshot;
+pub use timeline::Timeline;
