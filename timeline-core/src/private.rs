@@ -114,12 +114,6 @@ where
 pub(crate) const DETAIL_PANICKED: &str =
     "<detail not formatted: a parameter's Display panicked or failed>";
 
-#[cold]
-#[inline(never)]
-fn strict_overlap(error: crate::OverlapError) -> ! {
-    panic!("#[timed] on a strict timeline: {error}");
-}
-
 #[inline]
 #[track_caller]
 fn start_timed(
@@ -128,10 +122,8 @@ fn start_timed(
     nested: bool,
     detail: Cow<'static, str>,
 ) -> Option<ActionGuard> {
-    match timeline.start_for_timed(category, detail, nested) {
-        Ok(guard) => Some(guard),
-        Err(error) => strict_overlap(error),
-    }
+    // `current()` cloned the handle; the guard keeps that clone.
+    Some(timeline.start_for_timed(category, detail, nested))
 }
 
 /// `format!`, by a path that a crate's own `std` or `format` cannot shadow.

@@ -430,8 +430,8 @@ impl Timeline {
 /// and the readers that need no snapshot record and read (see the module).
 impl Timeline {
     /// Starts the action of a `#[timed]` call, on the handle `current()`
-    /// gave, which the guard keeps: refused only on a strict timeline,
-    /// otherwise stored as concurrent on overlap.
+    /// gave, which the guard keeps: stored as concurrent on overlap, or on
+    /// a strict timeline a panic.
     #[inline(always)]
     #[track_caller]
     pub(crate) fn start_for_timed(
@@ -439,21 +439,23 @@ impl Timeline {
         category: &'static str,
         detail: Cow<'static, str>,
         nested: bool,
-    ) -> Result<ActionGuard, OverlapError> {
+    ) -> ActionGuard {
         let on_overlap = if self.inner.config.strict {
             OnOverlap::Refuse
         } else {
             OnOverlap::Concurrent
         };
         let call_site = Some(Location::caller());
-        self.try_start(
+        match self.try_start(
             Cow::Borrowed(category),
             detail,
             nested,
             on_overlap,
             call_site,
-        )
-        .map(|started| started.into_guard(self))
+        ) {
+            Ok(started) => started.into_guard(self),
+            Err(error) => strict_overlap(error),
+        }
     }
 
     /// [`start`](Self::start) with the call site given, or none.
@@ -538,4 +540,11 @@ impl Timeline {
     pub(crate) fn held_bytes(&self) -> usize {
         self.inner.held_bytes()
     }
+}
+
+/// What `#[timed]` does on a strict timeline when an action is open.
+#[cold]
+#[inline(never)]
+fn strict_overlap(error: OverlapError) -> ! {
+    panic!("#[timed] on a strict timeline: {error}");
 }
