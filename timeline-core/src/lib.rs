@@ -217,7 +217,6 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod action;
 mod analysis;
 mod backtrace;
 mod carrier_span;
@@ -240,13 +239,15 @@ pub mod __private;
 #[doc(hidden)]
 pub mod __hooks;
 
-pub use action::{Action, CallSite, LogTuple, Outcome};
 pub use analysis::{
     CategoryStats, Finding, FindingKind, FindingRules, FindingSite, RepeatedStatement, Summary,
 };
 pub use current::{EnterGuard, WithTimeline, current, with_current};
 pub use overlap::{OverlapError, Violation};
-pub use record::{ActionGuard, FindingsPause, Snapshot, Timeline, TimelineBuilder};
+pub use record::{
+    Action, ActionGuard, CallSite, FindingsPause, LogTuple, Outcome, Snapshot, Timeline,
+    TimelineBuilder,
+};
 pub use render::{Report, ReportReason, RequestContext};
 pub use trace_context::{SpanId, TraceContext, TraceId};
 

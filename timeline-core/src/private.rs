@@ -5,9 +5,8 @@
 use std::borrow::Cow;
 use std::fmt::Display;
 
-use crate::action::Outcome;
 use crate::current::current;
-use crate::{ActionGuard, Timeline};
+use crate::{ActionGuard, Outcome, Timeline};
 
 /// The action of one call of a `#[timed]` function.
 ///

@@ -3,14 +3,13 @@
 //! signal; *duplicate*: the very same statement again), with their call
 //! sites, filtered by thresholds, an allow-list and pauses.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, Location, catch_unwind};
-use std::sync::Arc;
+use std::panic::Location;
 use std::time::Duration;
 
-use super::normalise::{hides_values, normalise};
+use super::normalise::hides_values;
+use super::rules::FindingRules;
 use super::statement::RepeatedStatement;
 use crate::{Action, Snapshot};
 
@@ -90,7 +89,7 @@ impl FindingSite {
 /// issued [`min_repeats`](FindingRules::min_repeats) times or more, taking
 /// [`min_total`](FindingRules::min_total) or more in all, not allowed by the
 /// timeline's [`FindingRules`] and not issued during a
-/// [pause](Timeline::pause_findings).
+/// [pause](crate::Timeline::pause_findings).
 ///
 /// ```
 /// use timeline_core::{FindingKind, Timeline};
@@ -157,213 +156,8 @@ impl Finding {
     }
 }
 
-type AllowPredicate = Arc<dyn Fn(&Finding) -> bool + Send + Sync>;
-
-/// What makes a repeated statement a [`Finding`]: thresholds and an
-/// allow-list, given to [`TimelineBuilder::finding_rules`](crate::TimelineBuilder::finding_rules).
-///
-/// # Defaults and why
-///
-/// - [`min_repeats`](Self::min_repeats) is **2**: a timeline is one request,
-///   looked at in a test or an error report, and a statement issued twice
-///   is already the pattern that grows with the data — what Launchpad's
-///   repeated-statement report, prosopite and django-zeal flag by default.
-///   Monitoring that samples production traffic wants fewer, larger
-///   findings: Sentry's N+1 detector asks for about five repeats and 50 ms.
-/// - [`min_total`](Self::min_total) is **zero**: in tests the database is
-///   small and fast, so time says nothing about the loop; the count does.
-///
-/// ```
-/// use std::time::Duration;
-/// use timeline_core::{FindingRules, Timeline};
-///
-/// let rules = FindingRules::new()
-///     .min_repeats(5)
-///     .min_total(Duration::from_millis(50))
-///     .allow_statement("SELECT * FROM settings WHERE key = 'x'")
-///     .allow_call_site("src/cache.rs");
-/// let timeline = Timeline::builder().finding_rules(rules).build();
-/// for id in 0..3 {
-///     timeline.start("SQL-main", format!("SELECT * FROM bug WHERE id = {id}")).unwrap().finish();
-/// }
-/// assert!(timeline.summary().findings().is_empty(), "3 repeats < 5");
-/// ```
-#[derive(Clone)]
-pub struct FindingRules {
-    min_repeats: u64,
-    min_total: Duration,
-    statements: Vec<String>,
-    call_sites: Vec<String>,
-    predicates: Vec<AllowPredicate>,
-}
-
-impl Default for FindingRules {
-    fn default() -> Self {
-        FindingRules {
-            min_repeats: 2,
-            min_total: Duration::ZERO,
-            statements: Vec::new(),
-            call_sites: Vec::new(),
-            predicates: Vec::new(),
-        }
-    }
-}
-
-impl fmt::Debug for FindingRules {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FindingRules")
-            .field("min_repeats", &self.min_repeats)
-            .field("min_total", &self.min_total)
-            .field("statements", &self.statements)
-            .field("call_sites", &self.call_sites)
-            .field("predicates", &self.predicates.len())
-            .finish()
-    }
-}
-
-impl FindingRules {
-    /// The defaults: at least 2 repeats, any total time, nothing allowed.
-    ///
-    /// ```
-    /// use timeline_core::FindingRules;
-    ///
-    /// let rules = FindingRules::new();
-    /// assert_eq!(rules.repeats_needed(), 2);
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A statement is a finding only if issued at least this many times
-    /// (default 2; 0 and 1 count as 2, since one action repeats nothing).
-    ///
-    /// ```
-    /// use timeline_core::{FindingRules, Timeline};
-    ///
-    /// let timeline = Timeline::builder().finding_rules(FindingRules::new().min_repeats(3)).build();
-    /// for id in [1, 2] {
-    ///     timeline.start("SQL-main", format!("SELECT * FROM bug WHERE id = {id}")).unwrap().finish();
-    /// }
-    /// assert!(timeline.summary().findings().is_empty());
-    /// ```
-    pub fn min_repeats(mut self, repeats: u64) -> Self {
-        self.min_repeats = repeats;
-        self
-    }
-
-    /// How many repeats make a finding, after the floor of 2.
-    ///
-    /// ```
-    /// use timeline_core::FindingRules;
-    ///
-    /// assert_eq!(FindingRules::new().min_repeats(0).repeats_needed(), 2);
-    /// assert_eq!(FindingRules::new().min_repeats(7).repeats_needed(), 7);
-    /// ```
-    pub fn repeats_needed(&self) -> u64 {
-        self.min_repeats.max(2)
-    }
-
-    /// A statement is a finding only if its actions took at least this
-    /// long in all (default zero).
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    /// use timeline_core::{FindingRules, Timeline};
-    ///
-    /// let rules = FindingRules::new().min_total(Duration::from_millis(50));
-    /// let timeline = Timeline::builder().finding_rules(rules).build();
-    /// for id in [1, 2] {
-    ///     let detail = format!("SELECT * FROM bug WHERE id = {id}");
-    ///     timeline.record("SQL-main", detail, Instant::now(), Duration::from_millis(1));
-    /// }
-    /// assert!(timeline.summary().findings().is_empty());
-    /// ```
-    pub fn min_total(mut self, total: Duration) -> Self {
-        self.min_total = total;
-        self
-    }
-
-    /// Allow the statements that contain `pattern`, once both are
-    /// normalised: `"FROM settings"` allows every statement reading the
-    /// settings table, `"SELECT * FROM t WHERE id = 1"` that statement with
-    /// any id. For a known, accepted repeat.
-    ///
-    /// ```
-    /// use timeline_core::{FindingRules, Timeline};
-    ///
-    /// let rules = FindingRules::new().allow_statement("from Settings where key = 'theme'");
-    /// let timeline = Timeline::builder().finding_rules(rules).build();
-    /// for key in ["theme", "locale"] {
-    ///     let detail = format!("SELECT value FROM settings WHERE key = '{key}'");
-    ///     timeline.start("SQL-main", detail).unwrap().finish();
-    /// }
-    /// assert!(timeline.summary().findings().is_empty());
-    /// ```
-    pub fn allow_statement(mut self, pattern: impl AsRef<str>) -> Self {
-        let pattern = normalise(pattern.as_ref());
-        if !pattern.is_empty() {
-            self.statements.push(pattern);
-        }
-        self
-    }
-
-    /// Leave out the actions issued from a source file whose path contains
-    /// `path` (`"src/cache.rs"`, `"src/admin/"`): code whose repeats are
-    /// known and accepted. Actions whose call site is unknown are not left
-    /// out.
-    ///
-    /// ```
-    /// use timeline_core::FindingRules;
-    ///
-    /// let rules = FindingRules::new().allow_call_site("src/admin/");
-    /// assert!(format!("{rules:?}").contains("src/admin/"));
-    /// ```
-    pub fn allow_call_site(mut self, path: impl Into<String>) -> Self {
-        let path = path.into();
-        if !path.is_empty() {
-            self.call_sites.push(path);
-        }
-        self
-    }
-
-    /// Allow the findings for which `predicate` returns `true`. It runs
-    /// while a summary or report is made, without any lock held; if it
-    /// panics, the finding is kept; if it makes a summary itself, the
-    /// predicates do not run for that inner summary (no recursion).
-    ///
-    /// ```
-    /// use timeline_core::{FindingKind, FindingRules, Timeline};
-    ///
-    /// let rules = FindingRules::new().allow_if(|f| f.kind() == FindingKind::Duplicate);
-    /// let timeline = Timeline::builder().finding_rules(rules).build();
-    /// for _ in 0..2 {
-    ///     timeline.start("SQL-main", "SELECT * FROM config").unwrap().finish();
-    /// }
-    /// assert!(timeline.summary().findings().is_empty());
-    /// ```
-    pub fn allow_if(
-        mut self,
-        predicate: impl Fn(&Finding) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        self.predicates.push(Arc::new(predicate));
-        self
-    }
-
-    fn allows_call_site(&self, location: &Location<'_>) -> bool {
-        self.call_sites
-            .iter()
-            .any(|path| location.file().contains(path.as_str()))
-    }
-
-    fn allows_statement(&self, statement: &str) -> bool {
-        self.statements
-            .iter()
-            .any(|pattern| statement.contains(pattern.as_str()))
-    }
-}
-
 /// The rules and the pauses of a timeline, for [`find`].
-pub(crate) struct Detection<'a> {
+pub(super) struct Detection<'a> {
     rules: &'a FindingRules,
     paused: &'a [(u64, u64)],
 }
@@ -378,7 +172,7 @@ impl<'a> Detection<'a> {
     }
 
     fn is_paused(&self, action: &Action) -> bool {
-        let start = action.start_ns;
+        let start = action.start_ns();
         let at = self.paused.partition_point(|(from, _)| *from <= start);
         at > 0 && self.paused.get(at - 1).is_some_and(|(_, end)| start < *end)
     }
@@ -388,13 +182,7 @@ impl<'a> Detection<'a> {
 /// bridge's actions, whose call site comes from a backtrace, are grouped
 /// under none).
 fn call_site(action: &Action) -> Option<&'static Location<'static>> {
-    action.call_site
-}
-
-thread_local! {
-    /// Set while an allow predicate runs on this thread: a summary made
-    /// inside it does not run the predicates again.
-    static IN_PREDICATE: Cell<bool> = const { Cell::new(false) };
+    action.stored_call_site()
 }
 
 /// The findings among `groups` (every statement of the summary, repeated or
@@ -444,7 +232,7 @@ fn find_with(
             continue;
         };
         if tally.count < rules.repeats_needed()
-            || tally.total < rules.min_total
+            || tally.total < rules.total_needed()
             || rules.allows_statement(&group.statement)
         {
             continue;
@@ -477,8 +265,8 @@ fn find_with(
             call_sites,
         });
     }
-    if !rules.predicates.is_empty() {
-        findings.retain(|finding| !allowed_by_predicates(rules, finding));
+    if rules.has_predicates() {
+        findings.retain(|finding| !rules.allowed_by_predicates(finding));
     }
     findings.sort_by(|a, b| {
         b.total()
@@ -496,21 +284,6 @@ struct Tally<'a> {
     first: Option<&'a str>,
     identical: bool,
     sites: HashMap<&'static Location<'static>, u64>,
-}
-
-/// Whether a predicate allows `finding`: user code, run without a lock,
-/// its panics contained, and not at all from inside another predicate.
-fn allowed_by_predicates(rules: &FindingRules, finding: &Finding) -> bool {
-    if IN_PREDICATE.with(Cell::get) {
-        return false;
-    }
-    IN_PREDICATE.with(|flag| flag.set(true));
-    let allowed = rules
-        .predicates
-        .iter()
-        .any(|predicate| catch_unwind(AssertUnwindSafe(|| predicate(finding))).unwrap_or(false));
-    IN_PREDICATE.with(|flag| flag.set(false));
-    allowed
 }
 
 #[cfg(test)]

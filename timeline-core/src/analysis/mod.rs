@@ -5,10 +5,12 @@
 
 mod findings;
 pub(crate) mod normalise;
+mod rules;
 mod statement;
 mod summary;
 
-pub use findings::{Finding, FindingKind, FindingRules, FindingSite};
+pub use findings::{Finding, FindingKind, FindingSite};
+pub use rules::FindingRules;
 pub use statement::RepeatedStatement;
 pub(crate) use summary::{CATEGORY_CHARS, annotation, call_site_text};
 pub use summary::{CategoryStats, Summary};

@@ -47,26 +47,26 @@ const CALL_SITES: usize = 5;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Summary {
-    pub(crate) actions: u64,
-    pub(crate) concurrent: u64,
-    pub(crate) dropped: u64,
-    pub(crate) duration: Duration,
-    pub(crate) categories: Vec<CategoryStats>,
-    pub(crate) slowest: Vec<Action>,
-    pub(crate) repeated: Vec<RepeatedStatement>,
-    pub(crate) findings: Vec<Finding>,
-    pub(crate) violations: usize,
+    actions: u64,
+    concurrent: u64,
+    dropped: u64,
+    duration: Duration,
+    categories: Vec<CategoryStats>,
+    slowest: Vec<Action>,
+    repeated: Vec<RepeatedStatement>,
+    findings: Vec<Finding>,
+    violations: usize,
     /// The distributed trace, named at the end of the log line.
-    pub(crate) trace_id: Option<TraceId>,
+    trace_id: Option<TraceId>,
 }
 
 /// The actions of one category: how many, how long in all, the longest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CategoryStats {
-    pub(crate) category: String,
-    pub(crate) count: u64,
-    pub(crate) total: Duration,
-    pub(crate) max: Duration,
+    category: String,
+    count: u64,
+    total: Duration,
+    max: Duration,
 }
 
 impl Snapshot {
@@ -94,7 +94,7 @@ impl Snapshot {
 
 impl Summary {
     /// Summarises `actions` of a timeline that ran for `duration`.
-    pub(crate) fn new(
+    pub(super) fn new(
         actions: &[Action],
         dropped: u64,
         duration: Duration,
@@ -184,7 +184,7 @@ impl Summary {
     }
 
     /// The summary with the trace id its log line names.
-    pub(crate) fn with_trace_id(mut self, trace_id: Option<TraceId>) -> Summary {
+    pub(super) fn with_trace_id(mut self, trace_id: Option<TraceId>) -> Summary {
         self.trace_id = trace_id;
         self
     }

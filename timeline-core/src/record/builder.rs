@@ -5,48 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::Timeline;
-use super::detail::{BacktracePredicate, DetailFilter};
-use super::state::{Inner, MAX_ACTIONS};
+use super::config::{Backtraces, Config, MAX_ACTIONS};
+use super::state::Inner;
 use crate::analysis::FindingRules;
 use crate::clock::{Clock, saturating_nanos};
-
-/// The default of [`TimelineBuilder::max_bytes`]: 16 MiB.
-pub(super) const DEFAULT_MAX_BYTES: usize = 16 << 20;
-
-pub(super) struct Config {
-    pub(super) backtraces: Backtraces,
-    pub(super) max_actions: usize,
-    pub(super) max_detail_len: usize,
-    pub(super) max_bytes: usize,
-    pub(super) detail_filter: Option<DetailFilter>,
-    pub(super) strict: bool,
-    /// `None` for the defaults, which a new timeline then neither allocates
-    /// nor shares with others.
-    pub(super) finding_rules: Option<Arc<FindingRules>>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            backtraces: Backtraces::Never,
-            max_actions: 100_000,
-            max_detail_len: 65_536,
-            max_bytes: DEFAULT_MAX_BYTES,
-            detail_filter: None,
-            strict: false,
-            finding_rules: None,
-        }
-    }
-}
-
-/// Which actions get a backtrace.
-pub(super) enum Backtraces {
-    Never,
-    Always,
-    /// Those whose category and detail (filtered and cut) the predicate
-    /// accepts.
-    If(BacktracePredicate),
-}
 
 /// Settings for a new [`Timeline`]: limits, detail filter, backtraces and
 /// strictness.
@@ -204,7 +166,7 @@ impl TimelineBuilder {
     }
 
     /// Make an overlap that `#[timed]` runs into panic instead of being
-    /// recorded as a [`Violation`] (default `false`). Useful in tests.
+    /// recorded as a [`Violation`](crate::Violation) (default `false`). Useful in tests.
     pub fn strict(mut self, strict: bool) -> Self {
         self.config.strict = strict;
         self

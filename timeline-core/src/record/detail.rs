@@ -4,6 +4,10 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 
+use std::sync::Arc;
+
+use super::action::Extra;
+use crate::overlap::ActionName;
 use crate::text::{ELLIPSIS, floor_char_boundary};
 
 thread_local! {
@@ -80,7 +84,7 @@ pub(super) fn bound_category(category: Cow<'static, str>) -> Cow<'static, str> {
 
 /// `text` cut to at most `max_len` bytes, borrowed when it fits.
 #[allow(clippy::ptr_arg)] // a borrowed `Cow` is copied for free
-pub(super) fn excerpt(text: &Cow<'static, str>, max_len: usize) -> Cow<'static, str> {
+pub(super) fn excerpt_text(text: &Cow<'static, str>, max_len: usize) -> Cow<'static, str> {
     if text.len() <= max_len {
         text.clone()
     } else {
@@ -122,6 +126,33 @@ fn truncate(detail: &str, max_len: usize) -> String {
         cut.push_str(ELLIPSIS);
     }
     cut
+}
+
+#[allow(clippy::ptr_arg)] // only a `Cow` tells borrowed from owned
+pub(super) fn excerpt(
+    static_category: &'static str,
+    detail: &Cow<'static, str>,
+    extra: Option<&Arc<Extra>>,
+) -> ActionName {
+    match extra {
+        None => excerpt_name(&Cow::Borrowed(static_category), detail),
+        Some(extra) => excerpt_name(&extra.category, detail),
+    }
+}
+
+/// A copy that keeps at most an excerpt of the detail: what overlap errors
+/// and violations hold of an action that stays stored anyway.
+#[allow(clippy::ptr_arg)] // a borrowed `Cow` is copied for free
+pub(super) fn excerpt_name(category: &Cow<'static, str>, detail: &Cow<'static, str>) -> ActionName {
+    ActionName {
+        category: category.clone(),
+        detail: excerpt_text(detail, EXCERPT_LEN),
+    }
+}
+
+/// The heap bytes a name holds.
+pub(super) fn name_heap_bytes(name: &ActionName) -> usize {
+    heap_bytes(&name.category) + heap_bytes(&name.detail)
 }
 
 #[cfg(test)]

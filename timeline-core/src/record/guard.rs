@@ -4,9 +4,8 @@ use std::fmt;
 use std::time::Duration;
 
 use super::Timeline;
-use super::slots::UNFINISHED;
-use super::state::RUNNING;
-use crate::action::Outcome;
+use super::action::Outcome;
+use super::slots::{RUNNING, UNFINISHED};
 use crate::sync::Ordering;
 
 /// An unfinished action. Dropping the guard finishes it — at the end of a

@@ -22,7 +22,9 @@
 //! actions do not overlap), which stores [`Texts`](texts) prepared by
 //! `detail.rs` into `slots.rs`.
 
+mod action;
 mod builder;
+mod config;
 mod detail;
 mod guard;
 mod pauses;
@@ -32,6 +34,8 @@ mod state;
 mod texts;
 mod timeline;
 
+pub(crate) use action::whole_millis;
+pub use action::{Action, CallSite, LogTuple, Outcome};
 pub use builder::TimelineBuilder;
 pub use guard::ActionGuard;
 pub use pauses::FindingsPause;

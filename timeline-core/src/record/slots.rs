@@ -5,12 +5,15 @@ use std::borrow::Cow;
 use std::panic::Location;
 use std::sync::Arc;
 
-use super::texts::excerpt;
-use crate::action::{Action, Extra, Outcome};
+use super::action::{Action, Extra, Outcome};
+use super::detail::excerpt;
 use crate::overlap::ActionName;
 
 /// The end of an action that has not finished.
 pub(super) const UNFINISHED: u64 = u64::MAX;
+
+/// `Inner::open_end` while the open non-nesting action runs.
+pub(super) const RUNNING: u64 = u64::MAX;
 
 /// One stored action, in 80 bytes. What most actions lack — an owned
 /// category, an outcome other than `Ok`, a backtrace — lives in [`Extra`].

@@ -5,7 +5,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime};
 
-use crate::action::Action;
+use super::action::Action;
 use crate::analysis::FindingRules;
 use crate::overlap::Violation;
 use crate::trace_context::{TraceContext, TraceId};
@@ -50,7 +50,7 @@ pub struct Snapshot {
 /// each was stored, and when each nesting action finished relative to the
 /// actions stored around it.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct LogOrder {
+pub(super) struct LogOrder {
     /// The storage index of each action, where sorting by start moved
     /// them; `None` when the actions are in storage order.
     pub(super) storage: Option<Vec<u32>>,
@@ -61,7 +61,7 @@ pub(crate) struct LogOrder {
 
 /// A finished nesting action, for its `-stop` entry.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Stop {
+pub(super) struct Stop {
     pub(super) slot: u32,
     pub(super) end_seq: u32,
 }

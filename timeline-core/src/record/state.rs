@@ -8,27 +8,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Timeline;
-use super::builder::{Backtraces, Config};
+use super::action::{Action, Outcome};
+use super::config::{Backtraces, Config};
 use super::detail;
+use super::detail::{excerpt_name, name_heap_bytes};
 use super::guard::ActionGuard;
 use super::pauses::Pauses;
-use super::slots::{Placed, Slot, Slots, UNFINISHED};
+use super::slots::{Placed, RUNNING, Slot, Slots, UNFINISHED};
 use super::snapshot::{LogOrder, Snapshot, Stop};
-use super::texts::{SlotTexts, StaticTexts, Texts, excerpt_name, name_heap_bytes};
-use crate::action::{Action, Outcome};
+use super::texts::{SlotTexts, StaticTexts, Texts};
 use crate::clock::Clock;
 use crate::overlap::{ActionName, OverlapError, Violation};
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 
-/// [`Inner::open_end`] while the open non-nesting action runs.
-pub(super) const RUNNING: u64 = u64::MAX;
-
 /// The slot of an action that was counted in `dropped()` instead of stored.
 pub(super) const NOT_STORED: usize = usize::MAX;
-
-/// The most actions a timeline stores, whatever `max_actions` says: a
-/// guard keeps its slot's index in 32 bits (see [`Started`]).
-pub(super) const MAX_ACTIONS: usize = u32::MAX as usize - 1;
 
 /// What a [`Timeline`] handle shares: the clock, the settings, and the
 /// state behind its lock.

@@ -5,9 +5,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::action::{Extra, Outcome};
 use super::detail;
 use super::slots::{Placed, Slot};
-use crate::action::{Extra, Outcome};
 use crate::overlap::ActionName;
 
 /// A slot's strings and extra, made ready before the lock (building them
@@ -73,7 +73,7 @@ impl Texts {
 
     /// Their category and detail cut as errors and violations keep them.
     pub(super) fn excerpt(&self) -> ActionName {
-        excerpt(self.static_category, &self.detail, self.extra.as_ref())
+        detail::excerpt(self.static_category, &self.detail, self.extra.as_ref())
     }
 
     /// A slot of them.
@@ -150,31 +150,4 @@ impl SlotTexts for StaticTexts {
     fn into_texts(self) -> Texts {
         Texts::fixed(self.category, Cow::Borrowed(self.detail))
     }
-}
-
-#[allow(clippy::ptr_arg)] // only a `Cow` tells borrowed from owned
-pub(super) fn excerpt(
-    static_category: &'static str,
-    detail: &Cow<'static, str>,
-    extra: Option<&Arc<Extra>>,
-) -> ActionName {
-    match extra {
-        None => excerpt_name(&Cow::Borrowed(static_category), detail),
-        Some(extra) => excerpt_name(&extra.category, detail),
-    }
-}
-
-/// A copy that keeps at most an excerpt of the detail: what overlap errors
-/// and violations hold of an action that stays stored anyway.
-#[allow(clippy::ptr_arg)] // a borrowed `Cow` is copied for free
-pub(super) fn excerpt_name(category: &Cow<'static, str>, detail: &Cow<'static, str>) -> ActionName {
-    ActionName {
-        category: category.clone(),
-        detail: detail::excerpt(detail, detail::EXCERPT_LEN),
-    }
-}
-
-/// The heap bytes a name holds.
-pub(super) fn name_heap_bytes(name: &ActionName) -> usize {
-    detail::heap_bytes(&name.category) + detail::heap_bytes(&name.detail)
 }

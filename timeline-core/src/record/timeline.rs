@@ -8,13 +8,13 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::action::{Action, LogTuple, Outcome};
 use super::builder::TimelineBuilder;
 use super::detail;
 use super::guard::ActionGuard;
 use super::slots::UNFINISHED;
 use super::snapshot::Snapshot;
 use super::state::{Inner, OnOverlap, Started};
-use crate::action::{Action, LogTuple, Outcome};
 use crate::clock::saturating_nanos;
 use crate::overlap::{OverlapError, Violation};
 use crate::trace_context::{TraceContext, TraceId};

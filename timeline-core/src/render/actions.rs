@@ -16,7 +16,7 @@ pub(crate) fn call_site(action: &Action) -> Option<String> {
 }
 
 /// The outcome as one word: `ok`, `error`, `panicked` or `cancelled`.
-pub(crate) fn outcome_word(outcome: &Outcome) -> &'static str {
+pub(super) fn outcome_word(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Ok => "ok",
         Outcome::Error(_) => "error",
@@ -26,7 +26,7 @@ pub(crate) fn outcome_word(outcome: &Outcome) -> &'static str {
 }
 
 /// The error message of an action that failed.
-pub(crate) fn error_text(outcome: &Outcome) -> Option<&str> {
+pub(super) fn error_text(outcome: &Outcome) -> Option<&str> {
     match outcome {
         Outcome::Error(message) => Some(message),
         _ => None,
@@ -40,7 +40,7 @@ pub(crate) fn micros(duration: std::time::Duration) -> u64 {
 
 /// How deep each action of `actions` (in start order) sits inside nesting
 /// actions: 0 at the top, 1 inside a transaction, and so on.
-pub(crate) fn depths(actions: &[Action]) -> Vec<usize> {
+pub(super) fn depths(actions: &[Action]) -> Vec<usize> {
     let mut open: Vec<std::time::Duration> = Vec::new();
     actions
         .iter()
@@ -58,7 +58,7 @@ pub(crate) fn depths(actions: &[Action]) -> Vec<usize> {
 }
 
 /// Appends the JSON list of `actions`, each with its lane.
-pub(crate) fn push_json(out: &mut String, actions: &[Action], lanes: &[usize]) {
+pub(super) fn push_json(out: &mut String, actions: &[Action], lanes: &[usize]) {
     out.push('[');
     for (n, (action, lane)) in actions.iter().zip(lanes).enumerate() {
         if n > 0 {
@@ -93,7 +93,7 @@ pub(crate) fn push_json(out: &mut String, actions: &[Action], lanes: &[usize]) {
 }
 
 /// Appends a JSON string, or `null`.
-pub(crate) fn push_optional(out: &mut String, text: Option<&str>) {
+pub(super) fn push_optional(out: &mut String, text: Option<&str>) {
     match text {
         Some(text) => json::push_str(out, text),
         None => out.push_str("null"),

@@ -78,7 +78,7 @@ td.detail pre{white-space:pre-wrap;word-break:break-all;margin:4px 0;background:
 /// Appends `text` escaped for HTML text and attribute values. Bidirectional
 /// overrides and isolates, and control characters other than newline and
 /// tab, are shown as `[U+…]` so that they cannot reorder what is shown.
-pub(crate) fn escape_into(out: &mut String, text: &str) {
+pub(super) fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),

@@ -24,13 +24,13 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
 }
 
 /// Appends a number of milliseconds with microsecond precision.
-pub(crate) fn push_millis(out: &mut String, nanos: u64) {
+pub(super) fn push_millis(out: &mut String, nanos: u64) {
     let _ = write!(out, "{}.{:03}", nanos / 1_000_000, nanos / 1_000 % 1_000);
 }
 
 /// Appends a number of microseconds with nanosecond precision, as Chrome's
 /// trace format counts time.
-pub(crate) fn push_micros(out: &mut String, nanos: u64) {
+pub(super) fn push_micros(out: &mut String, nanos: u64) {
     let _ = write!(out, "{}.{:03}", nanos / 1_000, nanos % 1_000);
 }
 

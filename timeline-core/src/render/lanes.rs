@@ -11,7 +11,7 @@ use crate::Action;
 /// around them — and 1, 2… for concurrent actions, each on the first lane
 /// free at its start. A heap of the lanes' ends keeps this `O(n log n)`
 /// however many actions ran side by side.
-pub(crate) fn assign(actions: &[Action]) -> Vec<usize> {
+pub(super) fn assign(actions: &[Action]) -> Vec<usize> {
     let mut ends: BinaryHeap<Reverse<(std::time::Duration, usize)>> = BinaryHeap::new();
     let mut free: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
     let mut lanes_used = 0;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::action::whole_millis;
+use crate::record::whole_millis;
 use crate::{Action, LogTuple, Snapshot};
 
 impl Snapshot {
@@ -31,12 +31,11 @@ impl Snapshot {
         let mut events: Vec<(u64, usize, usize, bool)> =
             Vec::with_capacity(actions.len() + stops.len());
         for (position, (action, slot)) in actions.iter().zip(storage).enumerate() {
-            events.push((action.start_ns, 2 * slot + 1, position, false));
+            events.push((action.start_ns(), 2 * slot + 1, position, false));
         }
         for (position, end_seq) in stops {
             if let Some(action) = actions.get(position) {
-                let end_ns = action.start_ns.saturating_add(action.duration_ns);
-                events.push((end_ns, 2 * end_seq, position, true));
+                events.push((action.end_ns(), 2 * end_seq, position, true));
             }
         }
         events.sort_unstable();

@@ -14,7 +14,7 @@ pub(crate) const MAX_METRICS: usize = 12;
 const NAME_CHARS: usize = 32;
 
 /// The time and count of one category's actions.
-pub(crate) struct CategoryTime {
+pub(super) struct CategoryTime {
     pub(crate) category: String,
     pub(crate) count: u64,
     pub(crate) total: Duration,
@@ -22,7 +22,7 @@ pub(crate) struct CategoryTime {
 
 /// Adds up the time per category of non-nesting actions, given as
 /// `(category, duration)`: no detail is read, let alone normalised.
-pub(crate) fn per_category<'a>(
+pub(super) fn per_category<'a>(
     actions: impl Iterator<Item = (&'a str, Duration)>,
 ) -> Vec<CategoryTime> {
     let mut index: HashMap<&str, usize> = HashMap::new();
@@ -47,7 +47,7 @@ pub(crate) fn per_category<'a>(
 /// names are cut, reduced to HTTP token characters and made unique;
 /// descriptions are quoted strings of visible ASCII; nothing here can carry
 /// a CR or LF, and the value stays under 2 KB.
-pub(crate) fn header_value(mut categories: Vec<CategoryTime>, duration: Duration) -> String {
+pub(super) fn header_value(mut categories: Vec<CategoryTime>, duration: Duration) -> String {
     categories.sort_by(|a, b| {
         b.total
             .cmp(&a.total)

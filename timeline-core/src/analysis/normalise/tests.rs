@@ -548,7 +548,11 @@ fn keyword_tables_are_sorted_and_cover_the_special_words() {
     }
     assert!(!is_keyword("") && !is_keyword("A") && !is_keyword("SELECTSELECTSELECTS"));
     assert!(KEYWORDS.iter().all(|k| k.len() <= 16));
-    assert!(KEYWORDS.iter().any(|k| k.len() == super::LONGEST_KEYWORD));
+    assert!(
+        KEYWORDS
+            .iter()
+            .any(|k| k.len() == super::keywords::LONGEST_KEYWORD)
+    );
     let special = ["TRUE", "FALSE", "NULL", "ASC", "IS", "NOT", "IN", "VALUES"];
     for word in KEYWORDS_BEFORE_OPERAND.iter().chain(&special) {
         assert!(KEYWORDS.contains(word), "{word} is not in KEYWORDS");

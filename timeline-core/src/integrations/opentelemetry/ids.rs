@@ -53,7 +53,7 @@ impl IdGenerator for TimelineIdGenerator {
 
 /// Runs `build` with `id` staged for the first span id asked for on this
 /// thread; unstaged afterwards, also if `build` asked for none or panicked.
-pub(crate) fn with_span_id<R>(id: Option<SpanId>, build: impl FnOnce() -> R) -> R {
+pub(super) fn with_span_id<R>(id: Option<SpanId>, build: impl FnOnce() -> R) -> R {
     struct Unstage;
     impl Drop for Unstage {
         fn drop(&mut self) {

@@ -189,7 +189,7 @@ impl RequestSpan {
     /// The exported form of a detail.
     fn detail(&self, action: &Action) -> Cow<'static, str> {
         match &self.detail_filter {
-            None => action.detail.clone(),
+            None => action.detail_cow(),
             Some(filter) => panic::catch_unwind(AssertUnwindSafe(|| filter(action.detail())))
                 .map_or(Cow::Borrowed("<detail filter panicked>"), Cow::Owned),
         }

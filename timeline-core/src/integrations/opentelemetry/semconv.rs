@@ -16,50 +16,50 @@ use opentelemetry::trace::SpanKind;
 use crate::Action;
 
 /// The database, as a well-known semconv value.
-pub(crate) const DB_SYSTEM_NAME: &str = "db.system.name";
+pub(super) const DB_SYSTEM_NAME: &str = "db.system.name";
 /// The statement, after the timeline's detail filter.
-pub(crate) const DB_QUERY_TEXT: &str = "db.query.text";
+pub(super) const DB_QUERY_TEXT: &str = "db.query.text";
 /// The HTTP method, upper case; `_OTHER` for a method semconv does not know.
 pub(crate) const HTTP_REQUEST_METHOD: &str = "http.request.method";
 /// The method as the category spelled it, when it is not a known one.
-pub(crate) const HTTP_REQUEST_METHOD_ORIGINAL: &str = "http.request.method_original";
+pub(super) const HTTP_REQUEST_METHOD_ORIGINAL: &str = "http.request.method_original";
 /// The server's response status (request spans).
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 /// The absolute URL of a client call, credentials redacted.
-pub(crate) const URL_FULL: &str = "url.full";
+pub(super) const URL_FULL: &str = "url.full";
 /// The path of the request a server handled (request spans).
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const URL_PATH: &str = "url.path";
 /// The host of a client call's URL.
-pub(crate) const SERVER_ADDRESS: &str = "server.address";
+pub(super) const SERVER_ADDRESS: &str = "server.address";
 /// The port of a client call's URL, explicit or the scheme's default.
-pub(crate) const SERVER_PORT: &str = "server.port";
+pub(super) const SERVER_PORT: &str = "server.port";
 /// The class of error that ended a span (request spans: the 5xx status).
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const ERROR_TYPE: &str = "error.type";
 /// The backtrace captured when the action started, if the timeline captures them.
-pub(crate) const CODE_STACKTRACE: &str = "code.stacktrace";
+pub(super) const CODE_STACKTRACE: &str = "code.stacktrace";
 /// Where the action was started: [`Action::call_site`](crate::Action::call_site).
-pub(crate) const CODE_FILE_PATH: &str = "code.file.path";
-pub(crate) const CODE_LINE_NUMBER: &str = "code.line.number";
-pub(crate) const CODE_COLUMN_NUMBER: &str = "code.column.number";
+pub(super) const CODE_FILE_PATH: &str = "code.file.path";
+pub(super) const CODE_LINE_NUMBER: &str = "code.line.number";
+pub(super) const CODE_COLUMN_NUMBER: &str = "code.column.number";
 
 /// The timeline's own attributes: what semconv has no name for.
-pub(crate) const TIMELINE_CATEGORY: &str = "timeline.category";
-pub(crate) const TIMELINE_DETAIL: &str = "timeline.detail";
-pub(crate) const TIMELINE_NESTED: &str = "timeline.nested";
-pub(crate) const TIMELINE_CONCURRENT: &str = "timeline.concurrent";
-pub(crate) const TIMELINE_UNFINISHED: &str = "timeline.unfinished";
+pub(super) const TIMELINE_CATEGORY: &str = "timeline.category";
+pub(super) const TIMELINE_DETAIL: &str = "timeline.detail";
+pub(super) const TIMELINE_NESTED: &str = "timeline.nested";
+pub(super) const TIMELINE_CONCURRENT: &str = "timeline.concurrent";
+pub(super) const TIMELINE_UNFINISHED: &str = "timeline.unfinished";
 pub(crate) const TIMELINE_OUTCOME: &str = "timeline.outcome";
-pub(crate) const TIMELINE_ACTIONS: &str = "timeline.actions";
-pub(crate) const TIMELINE_DROPPED: &str = "timeline.dropped";
+pub(super) const TIMELINE_ACTIONS: &str = "timeline.actions";
+pub(super) const TIMELINE_DROPPED: &str = "timeline.dropped";
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const TIMELINE_OOPS: &str = "timeline.oops";
 
 /// Which conventions an action's category calls for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Family {
+pub(super) enum Family {
     /// A database statement: `db.*`.
     Database,
     /// An HTTP client call: `http.*`, `url.*`, `server.*`.
@@ -100,7 +100,7 @@ fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
 }
 
 /// The family of a category.
-pub(crate) fn family(category: &str) -> Family {
+pub(super) fn family(category: &str) -> Family {
     FAMILIES
         .iter()
         .find(|(prefix, _)| starts_with_ignore_case(category, prefix))
@@ -109,7 +109,7 @@ pub(crate) fn family(category: &str) -> Family {
 
 /// The span kind of an action: calls out of the process are clients;
 /// nesting actions (transactions and the like) group others.
-pub(crate) fn kind(action: &Action) -> SpanKind {
+pub(super) fn kind(action: &Action) -> SpanKind {
     if action.is_nested() {
         SpanKind::Internal
     } else {
@@ -118,7 +118,7 @@ pub(crate) fn kind(action: &Action) -> SpanKind {
 }
 
 /// The conventions' attributes of an action with this (filtered) detail.
-pub(crate) fn attributes(
+pub(super) fn attributes(
     action: &Action,
     family: Family,
     detail: Cow<'static, str>,
@@ -165,7 +165,7 @@ pub(crate) fn attributes(
 /// Just enough of an absolute URL for `server.*` and a `url.full` without
 /// credentials.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Url<'a> {
+pub(super) struct Url<'a> {
     scheme: &'a str,
     userinfo: bool,
     host: &'a str,
@@ -177,7 +177,7 @@ pub(crate) struct Url<'a> {
 }
 
 impl<'a> Url<'a> {
-    pub(crate) fn parse(text: &'a str) -> Option<Url<'a>> {
+    pub(super) fn parse(text: &'a str) -> Option<Url<'a>> {
         let (scheme, after) = text.split_once("://")?;
         if scheme.is_empty()
             || !scheme
@@ -224,7 +224,7 @@ impl<'a> Url<'a> {
 
     /// The URL with any credentials replaced, as semconv requires of
     /// `url.full`.
-    pub(crate) fn redacted(&self) -> String {
+    pub(super) fn redacted(&self) -> String {
         let credentials = if self.userinfo {
             "REDACTED:REDACTED@"
         } else {

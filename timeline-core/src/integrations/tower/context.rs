@@ -35,7 +35,7 @@ const PATH_CHARS: usize = 2_000;
 pub struct TimelineStats {
     pub(crate) action_count: u64,
     pub(crate) duration: Duration,
-    pub(crate) oops_id: Option<String>,
+    pub(super) oops_id: Option<String>,
 }
 
 impl TimelineStats {

@@ -100,7 +100,7 @@ impl ViewerOptions {
 
 /// What the layer's services share with the viewer: the requests running
 /// and the ring of finished ones.
-pub(crate) struct Recent {
+pub(super) struct Recent {
     prefix: String,
     options: ViewerOptions,
     next_id: AtomicU64,

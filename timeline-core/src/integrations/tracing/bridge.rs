@@ -52,7 +52,7 @@ fn inside_timeline_call() -> bool {
 }
 
 /// The rules of one layer, shared by its filter and its layer.
-pub(crate) type Rules = Arc<[Rule]>;
+pub(super) type Rules = Arc<[Rule]>;
 
 fn is_request_span(metadata: &Metadata<'_>) -> bool {
     metadata.is_span()
@@ -63,7 +63,7 @@ fn is_request_span(metadata: &Metadata<'_>) -> bool {
 /// The per-layer filter: enables the selected call sites and the request
 /// span, nothing else, so unselected call sites cost the bridge nothing and
 /// other layers see exactly what their own filters let through.
-pub(crate) struct Selection {
+pub(super) struct Selection {
     pub(crate) rules: Rules,
 }
 
@@ -96,7 +96,7 @@ impl<S> Filter<S> for Selection {
 }
 
 /// Records selected spans and events as actions.
-pub(crate) struct Bridge {
+pub(super) struct Bridge {
     pub(crate) rules: Rules,
 }
 
@@ -194,7 +194,7 @@ where
         let mut values = Values::default();
         read_fields(|| {
             attrs.record(&mut Capture {
-                rule: &self.rules[rule],
+                fields: self.rules[rule].reads(),
                 values: &mut values,
             });
         });
@@ -221,7 +221,7 @@ where
         };
         read_fields(|| {
             record.record(&mut Capture {
-                rule: &self.rules[action.rule],
+                fields: self.rules[action.rule].reads(),
                 values: &mut action.values,
             });
         });
@@ -314,7 +314,7 @@ where
         let mut values = Values::default();
         read_fields(|| {
             event.record(&mut Capture {
-                rule,
+                fields: rule.reads(),
                 values: &mut values,
             });
         });

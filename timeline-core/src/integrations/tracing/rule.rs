@@ -302,7 +302,7 @@ impl Rule {
     }
 
     /// Whether this rule selects the call site: a static decision.
-    pub(crate) fn selects(&self, metadata: &Metadata<'_>) -> bool {
+    pub(super) fn selects(&self, metadata: &Metadata<'_>) -> bool {
         let kind = if metadata.is_span() {
             Kind::Span
         } else {
@@ -323,20 +323,20 @@ impl Rule {
                 .all(|field| metadata.fields().field(field).is_some())
     }
 
-    /// Whether the rule reads this field.
-    pub(crate) fn reads(&self, field: &str) -> bool {
-        self.read.iter().any(|f| f == field)
+    /// The fields the rule reads.
+    pub(super) fn reads(&self) -> &[Cow<'static, str>] {
+        &self.read
     }
 
     /// Whether the values pass the rule's [`when`](Self::when) condition.
-    pub(crate) fn admits(&self, values: &Values) -> bool {
+    pub(super) fn admits(&self, values: &Values) -> bool {
         match &self.condition {
             None => true,
             Some((field, predicate)) => values.text(field).is_some_and(|v| predicate(&v)),
         }
     }
 
-    pub(crate) fn render_category(
+    pub(super) fn render_category(
         &self,
         values: &Values,
         metadata: &'static Metadata<'static>,
@@ -347,14 +347,14 @@ impl Rule {
             .unwrap_or(Cow::Borrowed(metadata.name()))
     }
 
-    pub(crate) fn render_detail(&self, values: &Values) -> Cow<'static, str> {
+    pub(super) fn render_detail(&self, values: &Values) -> Cow<'static, str> {
         self.details
             .iter()
             .find_map(|template| template.render(values))
             .unwrap_or(Cow::Borrowed(""))
     }
 
-    pub(crate) fn render_error(&self, values: &Values) -> Option<String> {
+    pub(super) fn render_error(&self, values: &Values) -> Option<String> {
         self.errors.iter().find_map(|(condition, template)| {
             if let Some((field, predicate)) = condition {
                 if !values.text(field).is_some_and(|v| predicate(&v)) {
@@ -365,14 +365,14 @@ impl Rule {
         })
     }
 
-    pub(crate) fn duration_fields(&self) -> impl Iterator<Item = &str> {
+    pub(super) fn duration_fields(&self) -> impl Iterator<Item = &str> {
         self.durations.iter().map(|f| &**f)
     }
 }
 
 /// Text in which `{field}` stands for a field's value.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Template {
+pub(super) struct Template {
     parts: Vec<Part>,
 }
 

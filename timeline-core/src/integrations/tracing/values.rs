@@ -1,16 +1,15 @@
 //! The field values a rule reads from a span or an event, and the durations
 //! they carry.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use tracing_core::field::{Field, Visit};
 
-use super::rule::Rule;
-
 /// The values of the fields a rule reads, as recorded so far.
 #[derive(Debug, Default)]
-pub(crate) struct Values {
+pub(super) struct Values {
     entries: Vec<(&'static str, Value)>,
 }
 
@@ -56,15 +55,16 @@ impl Values {
     }
 }
 
-/// Records into `values` the fields `rule` reads, and no others.
-pub(crate) struct Capture<'a> {
-    pub(crate) rule: &'a Rule,
-    pub(crate) values: &'a mut Values,
+/// Records into `values` the fields named in `fields` (those a rule
+/// reads), and no others.
+pub(super) struct Capture<'a> {
+    pub(super) fields: &'a [Cow<'static, str>],
+    pub(super) values: &'a mut Values,
 }
 
 impl Capture<'_> {
     fn wanted(&self, field: &Field) -> bool {
-        self.rule.reads(field.name())
+        self.fields.iter().any(|name| name == field.name())
     }
 }
 
@@ -117,7 +117,7 @@ fn seconds_to_duration(seconds: f64) -> Option<Duration> {
 /// Parses a duration as `Duration`'s `Debug` writes it (`3s`, `1.5ms`,
 /// `250µs`, `12ns`) or a plain decimal number of seconds. `None` for
 /// anything else, negative, or longer than a day.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text
         .find(|c: char| {

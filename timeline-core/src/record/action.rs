@@ -94,29 +94,52 @@ pub struct LogTuple {
 #[derive(Clone, Debug)]
 pub struct Action {
     /// As in the slot: the category, unless `extra` holds it.
-    pub(crate) static_category: &'static str,
-    pub(crate) detail: Cow<'static, str>,
-    pub(crate) start_ns: u64,
+    pub(super) static_category: &'static str,
+    pub(super) detail: Cow<'static, str>,
+    pub(super) start_ns: u64,
     /// The duration, or for an unfinished action the time from its start to
     /// the snapshot: its log tuple ends there.
-    pub(crate) duration_ns: u64,
-    pub(crate) finished: bool,
-    pub(crate) nested: bool,
-    pub(crate) concurrent: bool,
-    pub(crate) call_site: Option<&'static Location<'static>>,
-    pub(crate) extra: Option<Arc<Extra>>,
+    pub(super) duration_ns: u64,
+    pub(super) finished: bool,
+    pub(super) nested: bool,
+    pub(super) concurrent: bool,
+    pub(super) call_site: Option<&'static Location<'static>>,
+    pub(super) extra: Option<Arc<Extra>>,
 }
 
 /// What an action holds besides a static category, its detail and its
 /// times: an owned category, an outcome other than `Ok`, a backtrace.
 #[derive(Clone, Debug)]
-pub(crate) struct Extra {
-    pub(crate) category: Cow<'static, str>,
-    pub(crate) outcome: Outcome,
-    pub(crate) backtrace: Option<Arc<str>>,
+pub(super) struct Extra {
+    pub(super) category: Cow<'static, str>,
+    pub(super) outcome: Outcome,
+    pub(super) backtrace: Option<Arc<str>>,
 }
 
 impl Action {
+    /// The detail as stored: a static one borrowed, an owned one cloned.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn detail_cow(&self) -> Cow<'static, str> {
+        self.detail.clone()
+    }
+
+    /// Nanoseconds from the timeline's start to the action's start.
+    pub(crate) fn start_ns(&self) -> u64 {
+        self.start_ns
+    }
+
+    /// Nanoseconds from the timeline's start to the action's end (for an
+    /// unfinished one, to the snapshot).
+    pub(crate) fn end_ns(&self) -> u64 {
+        self.start_ns.saturating_add(self.duration_ns)
+    }
+
+    /// The call site stored when the action started, if any: not one
+    /// worked out from a backtrace.
+    pub(crate) fn stored_call_site(&self) -> Option<&'static Location<'static>> {
+        self.call_site
+    }
+
     /// The category, e.g. `SQL-main` or `memcache-get`.
     pub fn category(&self) -> &str {
         self.extra
@@ -329,7 +352,7 @@ impl<'a> CallSite<'a> {
     /// The location of the first application frame of a backtrace, if it
     /// has one: a bridge called on a driver's own thread (sqlx's SQLite
     /// worker) has none, and then no call site.
-    pub(crate) fn first_in_backtrace(backtrace: &'a str) -> Option<Self> {
+    pub(super) fn first_in_backtrace(backtrace: &'a str) -> Option<Self> {
         let at = crate::backtrace::first_application_location(backtrace)?;
         let (rest, column) = at.rsplit_once(':')?;
         let (file, line) = rest.rsplit_once(':')?;
