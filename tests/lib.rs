@@ -1,2 +1,26 @@
 //! Cross-crate tests of `timeline`: each file under `tests/` covers one
 //! feature, against the public contract only.
+//!
+//! This library holds what more than one of those files needs, so that a
+//! helper is written, documented and fixed in one place:
+//!
+//! - [`future`]: polling futures by hand, without a runtime.
+//! - [`checks`]: what assertions are built on (a panic's message, a
+//!   timeline's details, `Send` bounds, a value that counts its formatting).
+//! - [`bugs`]: the example bug tracker's SQLite database in a temporary file.
+//! - [`server`]: an axum app on a loopback port and an HTTP client for it.
+//! - [`viewer_app`]: the bug tracker behind the timeline layer and its
+//!   viewer, with requests that hang, panic or carry hostile details.
+//! - [`log`]: a `tracing_subscriber::fmt` writer the test reads back.
+//! - [`otel`]: the OpenTelemetry SDK's in-memory exporter and span
+//!   attributes.
+//! - [`process`]: a child process under a deadline.
+
+pub mod bugs;
+pub mod checks;
+pub mod future;
+pub mod log;
+pub mod otel;
+pub mod process;
+pub mod server;
+pub mod viewer_app;

@@ -5,9 +5,6 @@
 //! allocations or measure memory stay apart: they need the process to
 //! themselves.
 
-// Each file brings its own `mod support;`, as in its own binary.
-#![allow(clippy::duplicate_mod)]
-
 #[path = "core_concurrent.rs"]
 mod core_concurrent;
 #[path = "core_current.rs"]

@@ -7,14 +7,13 @@
 //! Without a browser these tests fail, naming the script that installs one
 //! (`scripts/test`); they never pass silently.
 
-mod viewer_app;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use viewer_app::{HANG_DETAIL, serve};
+use timeline_tests::process::wait_or_kill;
+use timeline_tests::viewer_app::{self, HANG_DETAIL, serve};
 
 /// The browser: `TIMELINE_CHROMIUM`, else `chromium` or `chromium-browser`
 /// on the `PATH`.
@@ -79,18 +78,13 @@ fn run_chromium(args: &[&str], url: &str) -> String {
         std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
         out
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "Chromium failed: {status}");
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("Chromium did not finish within a minute on {url}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    match wait_or_kill(
+        &mut child,
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+    ) {
+        Some(status) => assert!(status.success(), "Chromium failed: {status}"),
+        None => panic!("Chromium did not finish within a minute on {url}"),
     }
     let _ = std::fs::remove_dir_all(&profile);
     reader.join().unwrap()

@@ -5,6 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use timeline_core::{Timeline, current};
+use timeline_tests::checks::assert_send;
 
 struct Counting;
 
@@ -177,8 +178,6 @@ fn with_timeline_allocates_nothing_without_a_timeline_layer() {
     use std::future::Future;
     use std::task::{Context, Poll, Waker};
     use timeline_core::WithTimeline;
-
-    fn assert_send<T: Send>(_: &T) {}
 
     let timeline = Timeline::new();
     let run = |timeline: &Timeline| {

@@ -8,6 +8,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 
 use timeline_core::{Timeline, WithTimeline, current};
+use timeline_tests::checks::{assert_send, details};
 
 fn is_current(timeline: &Timeline) -> bool {
     current().is_some_and(|c| Timeline::ptr_eq(&c, timeline))
@@ -121,7 +122,6 @@ fn with_timeline_makes_it_current_during_every_poll_and_only_then() {
 
 #[test]
 fn with_timeline_keeps_send_futures_send() {
-    fn assert_send<T: Send>(_: &T) {}
     let future = async { 1 }.with_timeline(Timeline::new());
     assert_send(&future);
 }
@@ -186,11 +186,7 @@ fn with_timeline_on_a_work_stealing_runtime_gives_each_task_its_own_timeline() {
         }
     });
     for (task, timeline) in timelines.iter().enumerate() {
-        let details: Vec<String> = timeline
-            .actions()
-            .iter()
-            .map(|a| a.detail().to_owned())
-            .collect();
+        let details = details(timeline);
         let expected: Vec<String> = (0..10).map(|step| format!("{task}:{step}")).collect();
         assert_eq!(details, expected);
     }

@@ -6,12 +6,11 @@ use std::thread;
 use std::time::Duration;
 
 use timeline_core::{ActionGuard, Outcome, Timeline};
-
-fn assert_send<T: Send>() {}
+use timeline_tests::checks::{assert_send_type, log_categories};
 
 #[test]
 fn action_guard_is_send_and_timeline_is_send_and_sync() {
-    assert_send::<ActionGuard>();
+    assert_send_type::<ActionGuard>();
     fn assert_sync<T: Send + Sync>() {}
     assert_sync::<Timeline>();
 }
@@ -113,11 +112,7 @@ fn a_leaked_nesting_guard_blocks_nothing() {
     let timeline = Timeline::new();
     std::mem::forget(timeline.start_nested("txn", "BEGIN").unwrap());
     timeline.start("SQL-main", "SELECT 1").unwrap().finish();
-    let categories: Vec<String> = timeline
-        .log_tuples()
-        .into_iter()
-        .map(|t| t.category)
-        .collect();
+    let categories = log_categories(&timeline);
     assert_eq!(categories, ["txn-start", "SQL-main"]);
 }
 

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use timeline_core::Timeline;
+use timeline_tests::checks::details;
 
 #[test]
 fn max_actions_stores_that_many_and_counts_the_rest_as_dropped() {
@@ -16,11 +17,7 @@ fn max_actions_stores_that_many_and_counts_the_rest_as_dropped() {
     timeline.record("SQL-main", "recorded", Instant::now(), Duration::ZERO);
     assert_eq!(timeline.len(), 3);
     assert_eq!(timeline.dropped(), 3);
-    let details: Vec<String> = timeline
-        .actions()
-        .iter()
-        .map(|a| a.detail().to_owned())
-        .collect();
+    let details = details(&timeline);
     assert_eq!(details, ["SELECT 0", "SELECT 1", "SELECT 2"]);
 }
 
@@ -79,11 +76,7 @@ fn the_filter_runs_on_every_detail_before_truncation() {
         let _open = timeline.start("SQL-main", "open").unwrap();
         timeline.start("SQL-main", "pw=hunter2").unwrap_err()
     };
-    let details: Vec<String> = timeline
-        .actions()
-        .iter()
-        .map(|a| a.detail().to_owned())
-        .collect();
+    let details = details(&timeline);
     assert_eq!(details[0], "SELECT 1 WHERE pw='?'");
     assert_eq!(details[1], "pw=?");
     assert_eq!(error.attempted_detail(), "pw=?");

@@ -3,11 +3,8 @@
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use timeline_core::{LogTuple, Timeline};
-
-fn categories(tuples: &[LogTuple]) -> Vec<&str> {
-    tuples.iter().map(|t| t.category.as_str()).collect()
-}
+use timeline_core::Timeline;
+use timeline_tests::checks::{details, log_categories};
 
 #[test]
 fn nesting_action_appears_once_in_actions_with_its_full_duration() {
@@ -41,7 +38,7 @@ fn log_tuples_mark_nesting_actions_with_start_and_stop_around_children() {
 
     let tuples = timeline.log_tuples();
     assert_eq!(
-        categories(&tuples),
+        log_categories(&timeline),
         [
             "txn-start",
             "savepoint-start",
@@ -67,10 +64,7 @@ fn unfinished_nesting_action_has_no_stop_marker() {
     let timeline = Timeline::new();
     let _outer = timeline.start_nested("txn", "transaction").unwrap();
     timeline.start("SQL-main", "INSERT 1").unwrap().finish();
-    assert_eq!(
-        categories(&timeline.log_tuples()),
-        ["txn-start", "SQL-main"]
-    );
+    assert_eq!(log_categories(&timeline), ["txn-start", "SQL-main"]);
 }
 
 #[test]
@@ -114,11 +108,7 @@ fn actions_are_in_start_order_even_when_recorded_late() {
     sleep(Duration::from_millis(2));
     timeline.start("SQL-main", "second").unwrap().finish();
     timeline.record("SQL-main", "first", earlier, Duration::from_micros(10));
-    let details: Vec<String> = timeline
-        .actions()
-        .iter()
-        .map(|a| a.detail().to_owned())
-        .collect();
+    let details = details(&timeline);
     assert_eq!(details, ["first", "second"]);
     let tuples = timeline.log_tuples();
     assert_eq!(tuples[0].detail, "first");
@@ -164,7 +154,7 @@ fn at_equal_times_a_stop_marker_follows_its_start_and_what_ran_inside() {
         );
     }
     assert_eq!(
-        categories(&timeline.log_tuples()),
+        log_categories(&timeline),
         ["SQL-start", "SQL-stop", "SQL-start", "SQL-stop", "SQL"]
     );
 }

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use timeline_core::{Outcome, Timeline, current, testing, timed};
+use timeline_tests::checks::details;
+use timeline_tests::process::wait_or_kill;
 
 /// Runs the test `name` of this binary again in a child process with
 /// `ISOLATED_CHILD` set, and fails unless it passes within `limit`.
@@ -29,29 +31,20 @@ fn run_isolated(name: &str, limit: Duration) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(
-                status.success(),
-                "{name} failed in its child process: {status}"
-            );
-            let mut output = String::new();
-            std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut output).unwrap();
-            // A filter that matched nothing would pass without running it.
-            assert!(
-                output.contains("test result: ok. 1 passed"),
-                "{full_name} did not run in its child process:\n{output}"
-            );
-            return;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} hung for {limit:?}: a deadlock");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let Some(status) = wait_or_kill(&mut child, limit, Duration::from_millis(20)) else {
+        panic!("{name} hung for {limit:?}: a deadlock");
+    };
+    assert!(
+        status.success(),
+        "{name} failed in its child process: {status}"
+    );
+    let mut output = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut output).unwrap();
+    // A filter that matched nothing would pass without running it.
+    assert!(
+        output.contains("test result: ok. 1 passed"),
+        "{full_name} did not run in its child process:\n{output}"
+    );
 }
 
 fn in_child() -> bool {
@@ -86,11 +79,7 @@ fn a_detail_filter_that_calls_instrumented_code_does_not_recurse() {
         let guard = timeline.start("SQL-main", "SELECT 'hunter2'").unwrap();
         drop(guard);
     });
-    let details: Vec<String> = timeline
-        .actions()
-        .iter()
-        .map(|a| a.detail().to_owned())
-        .collect();
+    let details = details(&timeline);
     assert!(details.contains(&"SELECT '?'".to_owned()), "{details:?}");
     assert!(details.iter().any(|d| d == "key redactions"), "{details:?}");
 }

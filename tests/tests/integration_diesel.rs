@@ -10,6 +10,7 @@ use diesel::sql_types::Integer;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use timeline_core::integrations::diesel::{TimelineInstrumentation, install};
 use timeline_core::{Outcome, Timeline};
+use timeline_tests::checks::{details, log_categories};
 
 diesel::table! {
     /// The people of the test database (its `age` column is left out).
@@ -38,14 +39,6 @@ fn database_of_twenty() -> SqliteConnection {
             .unwrap();
     }
     conn
-}
-
-fn details(timeline: &Timeline) -> Vec<String> {
-    timeline
-        .actions()
-        .iter()
-        .map(|a| a.detail().to_owned())
-        .collect()
 }
 
 #[test]
@@ -155,11 +148,7 @@ fn a_rolled_back_savepoint_nests_inside_its_transaction() {
         .map(|count| assert_eq!(count, 20))
         .unwrap();
 
-    let categories: Vec<String> = timeline
-        .log_tuples()
-        .into_iter()
-        .map(|t| t.category)
-        .collect();
+    let categories = log_categories(&timeline);
     assert_eq!(
         categories,
         [

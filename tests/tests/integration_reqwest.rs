@@ -11,6 +11,7 @@ use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use reqwest_tracing::{SpanBackendWithUrl, TracingMiddleware};
 use timeline_core::integrations::tracing::TimelineLayer;
 use timeline_core::{Action, Outcome, Timeline, WithTimeline};
+use timeline_tests::server::serve;
 use tracing::instrument::WithSubscriber;
 use tracing_subscriber::prelude::*;
 
@@ -21,10 +22,7 @@ async fn server() -> SocketAddr {
             "/missing",
             get(|| async { (StatusCode::NOT_FOUND, "no such bug") }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    address
+    serve(app).await
 }
 
 /// A loopback address nobody listens on.

@@ -3,41 +3,23 @@
 //! annotation on any query, records every query on its request's timeline —
 //! although sqlx emits the query events on its own SQLite worker thread.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use timeline_core::integrations::tower::RequestTimelineLayer;
 use timeline_core::integrations::tracing::TimelineLayer;
 use timeline_core::{Action, Timeline};
+use timeline_tests::checks::details;
+use timeline_tests::log::Buffer;
+use timeline_tests::server::{self, HttpClient, client, eventually, status_timing_body};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
-
-/// A `fmt` writer into a shared buffer: what the log would show.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The setup the module documentation tells users to copy, installed once
 /// for the whole test binary: sqlx's worker threads only see the global
@@ -70,7 +52,7 @@ struct Seen {
 struct App {
     address: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
-    client: Client<HttpConnector, Body>,
+    client: HttpClient,
     _database: tempfile_path::TempPath,
 }
 
@@ -244,13 +226,10 @@ async fn serve(name: &str) -> App {
                     })
                 }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
     App {
-        address,
+        address: server::serve(app).await,
         seen,
-        client: Client::builder(TokioExecutor::new()).build_http(),
+        client: client(),
         _database: database,
     }
 }
@@ -262,29 +241,20 @@ impl App {
             .body(Body::empty())
             .unwrap();
         let response = self.client.request(request).await.unwrap();
-        let status = response.status();
-        let timing = response
-            .headers()
-            .get("server-timing")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, timing, String::from_utf8(body.to_vec()).unwrap())
+        status_timing_body(response).await
     }
 
     /// The timeline of the request for `uri`, once the hook has seen it.
     async fn timeline(&self, uri: &str) -> Timeline {
-        for _ in 0..500 {
-            if let Some(seen) = self.seen.lock().unwrap().iter().find(|s| s.uri == uri) {
-                return seen.timeline.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("no request {uri} reported");
+        eventually(|| {
+            let seen = self.seen.lock().unwrap();
+            seen.iter()
+                .find(|s| s.uri == uri)
+                .map(|s| s.timeline.clone())
+        })
+        .await
+        .unwrap_or_else(|| panic!("no request {uri} reported"))
     }
-}
-
-fn details(actions: &[Action]) -> Vec<String> {
-    actions.iter().map(|a| a.detail().to_owned()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,9 +262,10 @@ async fn every_query_of_a_request_is_on_its_timeline_without_annotations() {
     let app = serve("plain").await;
     let (status, timing, body) = app.get("/bugs/3").await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "bug 3: person 3"));
-    let actions = app.timeline("/bugs/3").await.actions();
+    let timeline = app.timeline("/bugs/3").await;
+    let actions = timeline.actions();
     assert_eq!(
-        details(&actions),
+        details(&timeline),
         [
             "SELECT title FROM bug WHERE id = 3",
             "SELECT name FROM person WHERE id = (SELECT assignee FROM bug WHERE id = 3)"
@@ -340,7 +311,7 @@ async fn concurrent_requests_each_record_exactly_their_own_queries() {
     for id in 1..=PEOPLE {
         let timeline = app.timeline(&format!("/bugs/{id}")).await;
         assert_eq!(
-            details(&timeline.actions()),
+            details(&timeline),
             [
                 format!("SELECT title FROM bug WHERE id = {id}"),
                 format!(
@@ -374,7 +345,7 @@ async fn the_info_log_keeps_its_lines_and_gets_no_sqlx_debug_lines() {
     app.get("/logs").await;
     app.get("/bugs/5").await;
     assert_eq!(app.timeline("/bugs/5").await.len(), 2);
-    let log = String::from_utf8(log().0.lock().unwrap().clone()).unwrap();
+    let log = log().text();
     assert!(log.contains("a request that logs"), "{log}");
     // sqlx's DEBUG query events reached the timeline, not the log (a WARN
     // for a statement slower than a second on a loaded machine may).

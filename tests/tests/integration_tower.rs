@@ -10,13 +10,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use timeline_core::integrations::tower::{OopsReason, RequestEnd, RequestTimelineLayer};
 use timeline_core::{Report, current};
-use timeline_examples::{bugs, web};
+use timeline_examples::web;
+use timeline_tests::bugs::database;
+use timeline_tests::checks::details;
+use timeline_tests::server::{self, HttpClient, client, eventually, status_timing_body};
 
 /// A finished request as the hook saw it: URI, how it ended, its details.
 type SeenRequest = (String, RequestEnd, Vec<String>);
@@ -35,16 +34,10 @@ fn layer(seen: &Seen) -> RequestTimelineLayer {
         .server_timing(true)
         .soft_time_limit(Duration::from_millis(300))
         .on_request(move |request| {
-            let details = request
-                .timeline()
-                .actions()
-                .iter()
-                .map(|a| a.detail().to_owned())
-                .collect();
             requests.lock().unwrap().push((
                 request.uri().to_string(),
                 request.end().clone(),
-                details,
+                details(request.timeline()),
             ));
         })
         .on_oops(move |request, report| {
@@ -89,7 +82,7 @@ struct Server {
     address: SocketAddr,
     seen: Seen,
     database: PathBuf,
-    client: Client<HttpConnector, Body>,
+    client: HttpClient,
 }
 
 impl Drop for Server {
@@ -99,11 +92,7 @@ impl Drop for Server {
 }
 
 async fn serve(name: &str) -> Server {
-    let database = std::env::temp_dir().join(format!(
-        "timeline-tower-{name}-{}.sqlite",
-        std::process::id()
-    ));
-    bugs::create_database(&database).unwrap();
+    let database = database("tower", name);
     let spool = std::env::temp_dir().join(format!("timeline-tower-spool-{}", std::process::id()));
     let seen = Seen::default();
     let app = web::router(database.clone(), spool)
@@ -115,14 +104,11 @@ async fn serve(name: &str) -> Server {
                 .route("/empty", get(empty)),
         )
         .layer(layer(&seen));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
     Server {
-        address,
+        address: server::serve(app).await,
         seen,
         database,
-        client: Client::builder(TokioExecutor::new()).build_http(),
+        client: client(),
     }
 }
 
@@ -138,26 +124,18 @@ impl Server {
             .body(Body::empty())
             .unwrap();
         let response = self.client.request(request).await?;
-        let status = response.status();
-        let timing = response
-            .headers()
-            .get("server-timing")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Ok((status, timing, String::from_utf8(body.to_vec()).unwrap()))
+        Ok(status_timing_body(response).await)
     }
 
     /// Waits until the hooks have seen `n` requests (they run as the
     /// response is sent).
     async fn requests_seen(&self, n: usize) -> Vec<SeenRequest> {
-        for _ in 0..500 {
+        eventually(|| {
             let requests = self.seen.requests.lock().unwrap().clone();
-            if requests.len() >= n {
-                return requests;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("fewer than {n} requests reported");
+            (requests.len() >= n).then_some(requests)
+        })
+        .await
+        .unwrap_or_else(|| panic!("fewer than {n} requests reported"))
     }
 }
 

@@ -12,27 +12,19 @@ use axum::extract::State;
 use axum::http::Request;
 use axum::routing::get;
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use timeline_core::integrations::tower::RequestTimelineLayer;
 use timeline_core::integrations::tracing::TimelineLayer;
 use timeline_core::{Action, Timeline};
+use timeline_tests::server::{client, eventually, serve};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::trace::TraceLayer;
 use tracing_subscriber::prelude::*;
-
-async fn bind(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    address
-}
 
 /// Asks `backend` for `/user/1` through a traced client.
 async fn page(State(backend): State<SocketAddr>) -> String {
     let client = ServiceBuilder::new()
         .layer(TraceLayer::new_for_http())
-        .service(Client::builder(TokioExecutor::new()).build_http::<Body>());
+        .service(client());
     let request = Request::get(format!("http://{backend}/user/1"))
         .body(Body::empty())
         .unwrap();
@@ -43,7 +35,7 @@ async fn page(State(backend): State<SocketAddr>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_traced_client_call_is_an_action_and_the_traced_server_is_not() {
-    let backend = bind(Router::new().route("/user/1", get(|| async { "user 1" }))).await;
+    let backend = serve(Router::new().route("/user/1", get(|| async { "user 1" }))).await;
     let seen: Arc<Mutex<Vec<Timeline>>> = Arc::default();
     let hook = Arc::clone(&seen);
     let app = Router::new()
@@ -60,9 +52,8 @@ async fn a_traced_client_call_is_an_action_and_the_traced_server_is_not() {
     tracing_subscriber::registry()
         .with(TimelineLayer::new())
         .init();
-    let address = bind(app).await;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
-    let response = client
+    let address = serve(app).await;
+    let response = client()
         .request(
             Request::get(format!("http://{address}/page"))
                 .body(Body::empty())
@@ -73,12 +64,7 @@ async fn a_traced_client_call_is_an_action_and_the_traced_server_is_not() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"user 1");
     // The hook runs as the response is sent.
-    for _ in 0..500 {
-        if !seen.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    eventually(|| (!seen.lock().unwrap().is_empty()).then_some(())).await;
     let timelines = seen.lock().unwrap().clone();
     assert_eq!(timelines.len(), 1);
     let actions: Vec<(String, String)> = timelines[0]

@@ -2,11 +2,13 @@
 //! timeline: found through the thread or through the span context.
 
 use std::io;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use timeline_core::integrations::tracing::{Rule, TimelineLayer, presets};
 use timeline_core::{Outcome, Timeline, WithTimeline};
+use timeline_tests::checks::{details, log_categories};
+use timeline_tests::future::block_on;
+use timeline_tests::log::Buffer;
 use tracing::Instrument;
 use tracing::instrument::WithSubscriber;
 use tracing_subscriber::EnvFilter;
@@ -51,43 +53,6 @@ fn sqlx_event(statement: &str, elapsed: Duration) {
         ?elapsed,
         elapsed_secs = elapsed.as_secs_f64(),
     );
-}
-
-fn details(timeline: &Timeline) -> Vec<String> {
-    timeline
-        .actions()
-        .iter()
-        .map(|a| a.detail().to_owned())
-        .collect()
-}
-
-/// A `fmt` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Buffer {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-impl io::Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
 }
 
 // --- spans --------------------------------------------------------------------
@@ -207,11 +172,7 @@ fn nested_rules_contain_the_actions_of_inner_spans() {
             query("INSERT INTO bug VALUES (2)");
         })
     });
-    let categories: Vec<String> = timeline
-        .log_tuples()
-        .into_iter()
-        .map(|t| t.category)
-        .collect();
+    let categories = log_categories(&timeline);
     assert_eq!(
         categories,
         [

@@ -3,15 +3,13 @@
 //! page and downloads, requests still running, access, bounds, and what
 //! the layer leaves for outer layers (log line, response extensions).
 
-mod viewer_app;
-
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::Value;
 use timeline_core::integrations::tower::{RequestTimelineLayer, TimelineStats, ViewerOptions};
+use timeline_tests::viewer_app::{self, HANG_DETAIL, serve};
 use tower::{Service, ServiceExt};
-use viewer_app::{HANG_DETAIL, serve};
 
 /// The viewer's ids of the finished requests on the index, newest first.
 fn finished_ids(index: &str) -> Vec<u64> {

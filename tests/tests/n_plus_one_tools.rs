@@ -3,7 +3,6 @@
 //! example bug tracker's real SQLite database and axum app.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -14,25 +13,9 @@ use http::{Request, StatusCode};
 use timeline_core::integrations::tower::RequestTimelineLayer;
 use timeline_core::{Timeline, testing, timed};
 use timeline_examples::{bugs, web};
+use timeline_tests::bugs::database;
+use timeline_tests::checks::panic_message;
 use tower::ServiceExt;
-
-fn database(name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "timeline-n-plus-one-{name}-{}.sqlite",
-        std::process::id()
-    ));
-    bugs::create_database(&path).unwrap();
-    path
-}
-
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = panic::catch_unwind(AssertUnwindSafe(f)).expect_err("the assertion should fail");
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
 
 #[timed(category = "SQL-main", detail = "SELECT {id}")]
 fn timed_query(id: u32) -> u32 {
@@ -238,7 +221,7 @@ fn get(uri: &str) -> Request<Body> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_served_app_records_onto_the_tests_timeline() {
-    let path = database("served");
+    let path = database("n-plus-one", "served");
     let app = web::router(path.clone(), std::env::temp_dir())
         .layer(RequestTimelineLayer::new().server_timing(true));
 
@@ -266,7 +249,7 @@ async fn the_served_app_records_onto_the_tests_timeline() {
 
 #[test]
 fn a_scaling_check_catches_the_n_plus_one_page_and_passes_the_fixed_one() {
-    let path = database("scaling");
+    let path = database("n-plus-one", "scaling");
     let setup = |size| bugs::add_product(&path, size).unwrap();
 
     let message = panic_message(|| {
@@ -370,7 +353,7 @@ fn the_warm_up_run_keeps_a_one_off_cost_from_hiding_growth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scaling_check_of_the_served_app() {
-    let path = database("scaling-served");
+    let path = database("n-plus-one", "scaling-served");
     let app = web::router(path.clone(), std::env::temp_dir()).layer(RequestTimelineLayer::new());
     let setup = |size| {
         let path = path.clone();

@@ -7,10 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 use opentelemetry::Value;
 use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvider, SpanData};
-use timeline_core::integrations::opentelemetry::{
-    RequestSpan, SpanExport, TimelineIdGenerator, export,
-};
+use timeline_core::integrations::opentelemetry::{RequestSpan, SpanExport, export};
 use timeline_core::{Outcome, Timeline, TraceContext};
+use timeline_tests::otel::{attribute, in_memory_provider};
 
 struct Otel {
     spans: InMemorySpanExporter,
@@ -19,11 +18,7 @@ struct Otel {
 
 impl Otel {
     fn new() -> Otel {
-        let spans = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(spans.clone())
-            .with_id_generator(TimelineIdGenerator::default())
-            .build();
+        let (spans, provider) = in_memory_provider();
         Otel { spans, provider }
     }
 
@@ -34,13 +29,6 @@ impl Otel {
     fn finished(&self) -> Vec<SpanData> {
         self.spans.get_finished_spans().unwrap()
     }
-}
-
-fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| &kv.value)
 }
 
 fn by_detail<'a>(spans: &'a [SpanData], detail: &str) -> &'a SpanData {

@@ -13,22 +13,15 @@ use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use opentelemetry::Value;
 use opentelemetry::trace::{SpanId, SpanKind, Status, TracerProvider as _};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use timeline_core::integrations::opentelemetry::{SpanExport, TimelineIdGenerator};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+use timeline_core::integrations::opentelemetry::SpanExport;
 use timeline_core::integrations::reqwest_middleware::TraceContextMiddleware;
 use timeline_core::integrations::tower::RequestTimelineLayer;
 use timeline_core::{Report, TraceContext, current};
-
-type HttpClient = Client<HttpConnector, Body>;
-
-fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
+use timeline_tests::otel::{attribute, in_memory_provider};
+use timeline_tests::server::{HttpClient, client, serve};
 
 /// One service's telemetry: its exported spans, summary lines and reports.
 #[derive(Clone)]
@@ -41,11 +34,7 @@ struct Service {
 
 impl Service {
     fn new(configure: impl FnOnce(SpanExport) -> SpanExport) -> Service {
-        let spans = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(spans.clone())
-            .with_id_generator(TimelineIdGenerator::default())
-            .build();
+        let (spans, provider) = in_memory_provider();
         Service {
             spans,
             export: configure(SpanExport::new(provider.tracer("timeline"))),
@@ -73,13 +62,6 @@ impl Service {
         assert!(self.export.flush(Duration::from_secs(10)));
         self.spans.get_finished_spans().unwrap()
     }
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    address
 }
 
 async fn b_handler() -> &'static str {
@@ -145,13 +127,6 @@ fn root(spans: &[SpanData]) -> &SpanData {
         .iter()
         .find(|span| span.span_kind == SpanKind::Server)
         .expect("a request span")
-}
-
-fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| &kv.value)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

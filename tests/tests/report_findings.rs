@@ -4,20 +4,11 @@
 //! assertions built on them.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::path::PathBuf;
 
 use serde_json::Value;
 use timeline_core::{FindingKind, FindingRules, Timeline, testing};
 use timeline_examples::bugs;
-
-fn database(name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "timeline-findings-{name}-{}.sqlite",
-        std::process::id()
-    ));
-    bugs::create_database(&path).unwrap();
-    path
-}
+use timeline_tests::bugs::database;
 
 fn fails(f: impl FnOnce()) -> bool {
     panic::catch_unwind(AssertUnwindSafe(f)).is_err()
@@ -25,7 +16,7 @@ fn fails(f: impl FnOnce()) -> bool {
 
 #[test]
 fn the_n_plus_one_page_is_one_similar_finding_in_the_summary_and_the_report() {
-    let path = database("similar");
+    let path = database("findings", "similar");
     let (page, timeline) = testing::record(|| {
         let conn = bugs::connect(&path).unwrap();
         bugs::product_page_n_plus_one(&conn, 1)
@@ -63,7 +54,7 @@ fn the_n_plus_one_page_is_one_similar_finding_in_the_summary_and_the_report() {
 
 #[test]
 fn a_page_loaded_twice_is_a_duplicate_finding() {
-    let path = database("duplicate");
+    let path = database("findings", "duplicate");
     let (_, timeline) = testing::record(|| {
         let conn = bugs::connect(&path).unwrap();
         bugs::product_page(&conn, 1).unwrap();
@@ -82,7 +73,7 @@ fn a_page_loaded_twice_is_a_duplicate_finding() {
 
 #[test]
 fn a_paused_loop_passes_the_repeat_assertion_but_stays_on_the_timeline() {
-    let path = database("paused");
+    let path = database("findings", "paused");
     let (_, timeline) = testing::record(|| {
         let conn = bugs::connect(&path).unwrap();
         let timeline = timeline_core::current().unwrap();
@@ -103,7 +94,7 @@ fn a_paused_loop_passes_the_repeat_assertion_but_stays_on_the_timeline() {
 
 #[test]
 fn an_allowed_statement_and_a_threshold_pass_the_repeat_assertion() {
-    let path = database("allowed");
+    let path = database("findings", "allowed");
     let n_plus_one = |builder| {
         testing::record_with(builder, || {
             let conn = bugs::connect(&path).unwrap();

@@ -1,33 +1,14 @@
 //! `timeline_core::testing` on real pages of the example bug tracker,
 //! served from a real SQLite database.
 
-use std::panic::{self, AssertUnwindSafe};
-use std::path::PathBuf;
-
 use timeline_core::{Timeline, testing};
 use timeline_examples::bugs;
-
-fn database(name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "timeline-testing-{name}-{}.sqlite",
-        std::process::id()
-    ));
-    bugs::create_database(&path).unwrap();
-    path
-}
-
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = panic::catch_unwind(AssertUnwindSafe(f)).expect_err("the assertion should fail");
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
+use timeline_tests::bugs::database;
+use timeline_tests::checks::panic_message;
 
 #[test]
 fn the_joined_product_page_issues_one_query() {
-    let path = database("joined");
+    let path = database("testing", "joined");
     let (page, timeline) = testing::record(|| {
         let conn = bugs::connect(&path).unwrap();
         bugs::product_page(&conn, 1)
@@ -40,7 +21,7 @@ fn the_joined_product_page_issues_one_query() {
 
 #[test]
 fn the_n_plus_one_page_fails_both_assertions_naming_every_statement() {
-    let path = database("n-plus-one");
+    let path = database("testing", "n-plus-one");
     let (page, timeline) = testing::record(|| {
         let conn = bugs::connect(&path).unwrap();
         bugs::product_page_n_plus_one(&conn, 1)

@@ -3,13 +3,11 @@
 //! formatted string for a detail with placeholders — no more than a
 //! hand-written guard.
 
-mod support;
-
 use std::hint::black_box;
 
 use allocation_counter::measure;
-use support::block_on;
 use timeline_core::{Timeline, WithTimeline, timed};
+use timeline_tests::future::{block_on, yield_once};
 
 #[timed(category = "SQL-main", detail = "SELECT 1")]
 fn static_detail() -> u32 {
@@ -28,7 +26,7 @@ fn with_err() -> Result<u32, String> {
 
 #[timed(category = "HTTP-get", detail = "/")]
 async fn fetch() -> u32 {
-    support::yield_once().await;
+    yield_once().await;
     1
 }
 
@@ -82,7 +80,7 @@ fn a_formatted_detail_allocates_the_string_only() {
 }
 
 async fn untimed_fetch() -> u32 {
-    support::yield_once().await;
+    yield_once().await;
     1
 }
 

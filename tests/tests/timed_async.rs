@@ -2,23 +2,20 @@
 //! timeline current then, and finishes when the future completes — or, for a
 //! future dropped before that, as `Cancelled`.
 
-mod support;
-
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
 use std::time::Duration;
 
-use support::{Counted, block_on, poll_once, yield_once};
 use timeline_core::{Outcome, Timeline, WithTimeline, current, timed};
+use timeline_tests::checks::{Counted, assert_send, details};
+use timeline_tests::future::{block_on, poll_once, yield_once};
 
 #[timed(category = "HTTP-get", detail = "{url}")]
 async fn fetch(url: &str) -> usize {
     yield_once().await;
     url.len()
 }
-
-fn assert_send<T: Send>(_: T) {}
 
 #[test]
 fn the_action_starts_at_the_first_poll_on_the_timeline_current_then() {
@@ -179,11 +176,11 @@ fn nested_async_actions_contain_their_children() {
 
 #[test]
 fn futures_of_send_bodies_stay_send() {
-    assert_send(fetch("/"));
-    assert_send(early_exit(1));
-    assert_send(transaction(&[]));
-    assert_send(Repository.find(1));
-    assert_send(Repository.count());
+    assert_send(&fetch("/"));
+    assert_send(&early_exit(1));
+    assert_send(&transaction(&[]));
+    assert_send(&Repository.find(1));
+    assert_send(&Repository.count());
 }
 
 #[timed(category = "tokio", detail = "{n}")]
@@ -219,12 +216,7 @@ fn on_a_multi_thread_runtime_each_task_records_onto_its_own_timeline() {
         }
     });
     for (i, timeline) in timelines.iter().enumerate() {
-        let details: Vec<String> = timeline
-            .actions()
-            .iter()
-            .map(|action| action.detail().to_owned())
-            .collect();
-        assert_eq!(details, [i.to_string(), (i + 100).to_string()]);
+        assert_eq!(details(timeline), [i.to_string(), (i + 100).to_string()]);
         assert!(
             timeline
                 .actions()

@@ -1,14 +1,12 @@
 //! `#[timed(err)]`: an `Err` return becomes the action's
 //! `Outcome::Error(e.to_string())`, however the function returns it.
 
-mod support;
-
 use std::fmt;
 use std::num::ParseIntError;
 use std::panic::{self, AssertUnwindSafe};
 
-use support::block_on;
 use timeline_core::{Outcome, Timeline, WithTimeline, timed};
+use timeline_tests::future::{block_on, yield_once};
 
 #[derive(Debug, PartialEq)]
 struct LoadError(String);
@@ -185,7 +183,7 @@ fn a_panic_in_an_err_function_is_panicked() {
 
 #[timed(category = "HTTP-get", detail = "{url}", err)]
 async fn fetch(url: &str) -> Result<usize, LoadError> {
-    support::yield_once().await;
+    yield_once().await;
     if url.is_empty() {
         return Err(LoadError("no url".into()));
     }

@@ -5,9 +5,8 @@
 //! `crate = path` in crates that re-export `timeline_core` under another
 //! name.
 
-mod support;
-
 use timeline_core::{Outcome, Timeline, WithTimeline};
+use timeline_tests::future::block_on;
 
 /// A module whose names shadow everything the expansion could refer to.
 mod shadowing {
@@ -47,7 +46,7 @@ mod shadowing {
     #[timed(category = "hygiene-async", detail = "{id}")]
     pub(crate) async fn lookup_async(id: u32) -> u32 {
         let __timed_call = 10;
-        super::support::yield_once().await;
+        ::timeline_tests::future::yield_once().await;
         id + __timed_call
     }
 
@@ -76,7 +75,7 @@ fn the_expansion_ignores_the_crates_own_names() {
         assert_eq!(shadowing::Receiver(4).method(9), 4);
     });
     assert_eq!(
-        support::block_on(shadowing::lookup_async(1).with_timeline(timeline.clone())),
+        block_on(shadowing::lookup_async(1).with_timeline(timeline.clone())),
         11
     );
     let actions = timeline.actions();

@@ -3,14 +3,12 @@
 //! the timeline notes a `Violation` — or, when built `strict`, the call
 //! panics.
 
-mod support;
-
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use support::{block_on, yield_once};
 use timeline_core::{Timeline, WithTimeline, timed};
+use timeline_tests::future::{block_on, poll_once, yield_once};
 
 static QUERIES_RUN: AtomicU32 = AtomicU32::new(0);
 
@@ -191,7 +189,7 @@ fn two_concurrent_futures_on_one_timeline_are_both_timed() {
         async {
             let mut first = Box::pin(fetch("/first"));
             // First poll: `/first` starts and stays open.
-            assert!(support::poll_once(&mut first).is_none());
+            assert!(poll_once(&mut first).is_none());
             let second = fetch("/second").await;
             (first.await, second)
         }

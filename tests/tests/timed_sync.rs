@@ -2,15 +2,13 @@
 //! nesting, panics, early returns, other attributes, and what happens
 //! without a current timeline.
 
-mod support;
-
 use std::fmt::{Debug, Display};
 use std::num::ParseIntError;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::time::Duration;
 
-use support::Counted;
 use timeline_core::{Outcome, Timeline, current, timed};
+use timeline_tests::checks::{Counted, details};
 
 #[timed]
 fn default_category() {}
@@ -76,11 +74,7 @@ fn escaped_braces_are_literal_braces() {
         escaped_and_formatted(5);
         escaped_only();
     });
-    let details: Vec<String> = timeline
-        .actions()
-        .iter()
-        .map(|action| action.detail().to_owned())
-        .collect();
+    let details = details(&timeline);
     assert_eq!(
         details,
         ["{literal} braces around   5", "only {escaped} braces, }{"]

@@ -1,7 +1,7 @@
 //! A real axum server on a loopback port with the timeline layer and its
 //! viewer: the bug tracker's routes, a request that hangs on a statement,
-//! a panicking one and one whose details and path are hostile.
-#![allow(dead_code)]
+//! a panicking one and one whose details and path are hostile. The viewer
+//! tests and the browser tests both ask it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,21 +11,21 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::get;
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use timeline_core::integrations::tower::{RequestTimelineLayer, ViewerLayer, ViewerOptions};
 use timeline_core::{Outcome, current};
-use timeline_examples::{bugs, web};
+use timeline_examples::web;
+
+use crate::bugs::database;
+use crate::server::{HttpClient, client, eventually};
 
 /// The statement the hanging request waits on.
-pub(crate) const HANG_DETAIL: &str = "SELECT * FROM bug FOR UPDATE -- waits for the lock";
+pub const HANG_DETAIL: &str = "SELECT * FROM bug FOR UPDATE -- waits for the lock";
 
 /// Hostile details, one action each.
-pub(crate) const HOSTILE: [&str; 4] = [
+pub const HOSTILE: [&str; 4] = [
     "<script>document.title = 'PWNED'</script>",
     "\"><img src=x onerror=\"document.title='PWNED'\">",
     "SELECT 1 -- \u{202E}gnp.exe",
@@ -65,7 +65,9 @@ async fn panics() -> &'static str {
 }
 
 /// Loopback peers only: what the browser tests use.
-pub(crate) fn loopback_only() -> ViewerOptions {
+///
+/// See [`serve`] for an example.
+pub fn loopback_only() -> ViewerOptions {
     ViewerOptions::new(|request| {
         request
             .extensions
@@ -74,12 +76,17 @@ pub(crate) fn loopback_only() -> ViewerOptions {
     })
 }
 
-pub(crate) struct Server {
-    pub(crate) address: SocketAddr,
-    pub(crate) database: PathBuf,
-    pub(crate) lines: Arc<Mutex<Vec<String>>>,
-    pub(crate) viewer: ViewerLayer,
-    client: Client<HttpConnector, Body>,
+/// The app served by [`serve`]; dropping it removes its database.
+pub struct Server {
+    /// Where it listens, on loopback.
+    pub address: SocketAddr,
+    /// Its bug tracker's database.
+    pub database: PathBuf,
+    /// The log line of each finished request, in the order they finished.
+    pub lines: Arc<Mutex<Vec<String>>>,
+    /// Its viewer, to read the ring from outside.
+    pub viewer: ViewerLayer,
+    client: HttpClient,
 }
 
 impl Drop for Server {
@@ -88,13 +95,35 @@ impl Drop for Server {
     }
 }
 
-/// Serves the app with a viewer under `/_timeline` configured by `options`.
-pub(crate) async fn serve(name: &str, options: ViewerOptions) -> Server {
-    let database = std::env::temp_dir().join(format!(
-        "timeline-viewer-{name}-{}.sqlite",
-        std::process::id()
-    ));
-    bugs::create_database(&database).unwrap();
+/// Serves the app with a viewer under `/_timeline` configured by `options`,
+/// on a bug tracker database of its own named after the test, `name`.
+///
+/// # Panics
+///
+/// Outside a tokio runtime, or when the database or the listener cannot
+/// be made.
+///
+/// ```
+/// use axum::http::StatusCode;
+/// use timeline_tests::viewer_app::{loopback_only, serve};
+///
+/// # #[tokio::main]
+/// # async fn main() {
+/// let server = serve("doc", loopback_only()).await;
+/// let (status, _, body) = server.ask("/products/1", &[]).await;
+/// assert_eq!(status, StatusCode::OK, "{body}");
+/// server.kept(1).await;
+/// assert!(!server.responds("/panics").await);
+///
+/// let hanging = server.start_hanging();
+/// server.running(1).await;
+/// let (_, _, index) = server.ask("/_timeline/", &[]).await;
+/// assert!(index.contains("<h2>Running (1)</h2>"), "{index}");
+/// hanging.abort();
+/// # }
+/// ```
+pub async fn serve(name: &str, options: ViewerOptions) -> Server {
+    let database = database("viewer", name);
     let spool = std::env::temp_dir().join(format!("timeline-viewer-spool-{}", std::process::id()));
     let lines = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&lines);
@@ -124,17 +153,17 @@ pub(crate) async fn serve(name: &str, options: ViewerOptions) -> Server {
         database,
         lines,
         viewer,
-        client: Client::builder(TokioExecutor::new()).build_http(),
+        client: client(),
     }
 }
 
 impl Server {
     /// One request; the status, the headers and the body.
-    pub(crate) async fn ask(
+    pub async fn ask(
         &self,
         path: &str,
         headers: &[(&str, &str)],
-    ) -> (StatusCode, http::HeaderMap, String) {
+    ) -> (StatusCode, HeaderMap, String) {
         let mut request = Request::builder().uri(format!("http://{}{path}", self.address));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -152,7 +181,7 @@ impl Server {
 
     /// Whether a request to `path` got any response (a panicking handler
     /// drops the connection).
-    pub(crate) async fn responds(&self, path: &str) -> bool {
+    pub async fn responds(&self, path: &str) -> bool {
         let uri = format!("http://{}{path}", self.address);
         self.client
             .request(Request::builder().uri(uri).body(Body::empty()).unwrap())
@@ -161,7 +190,7 @@ impl Server {
     }
 
     /// Starts `/hangs` in the background; abort the task to drop it.
-    pub(crate) fn start_hanging(&self) -> tokio::task::JoinHandle<()> {
+    pub fn start_hanging(&self) -> tokio::task::JoinHandle<()> {
         let client = self.client.clone();
         let uri = format!("http://{}/hangs", self.address);
         tokio::spawn(async move {
@@ -172,24 +201,24 @@ impl Server {
     }
 
     /// Waits until the viewer keeps `n` finished requests.
-    pub(crate) async fn kept(&self, n: usize) {
-        for _ in 0..500 {
-            if self.viewer.kept_requests() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the viewer kept fewer than {n} requests");
+    ///
+    /// # Panics
+    ///
+    /// When it still keeps fewer after about five seconds.
+    pub async fn kept(&self, n: usize) {
+        eventually(|| (self.viewer.kept_requests() >= n).then_some(()))
+            .await
+            .unwrap_or_else(|| panic!("the viewer kept fewer than {n} requests"));
     }
 
     /// Waits until `n` requests are running.
-    pub(crate) async fn running(&self, n: usize) {
-        for _ in 0..500 {
-            if self.viewer.running_requests() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("fewer than {n} requests running");
+    ///
+    /// # Panics
+    ///
+    /// When fewer still run after about five seconds.
+    pub async fn running(&self, n: usize) {
+        eventually(|| (self.viewer.running_requests() >= n).then_some(()))
+            .await
+            .unwrap_or_else(|| panic!("fewer than {n} requests running"));
     }
 }
