@@ -15,12 +15,15 @@
 //! - [`otel`]: the OpenTelemetry SDK's in-memory exporter and span
 //!   attributes.
 //! - [`process`]: a child process under a deadline.
+//! - [`postgres`]: a schema of its own for each PostgreSQL test, on the
+//!   cluster `scripts/test` starts.
 
 pub mod bugs;
 pub mod checks;
 pub mod future;
 pub mod log;
 pub mod otel;
+pub mod postgres;
 pub mod process;
 pub mod server;
 pub mod viewer_app;
