@@ -188,7 +188,7 @@ async fn load_bug_async(id: u32) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_async_follows_the_future_across_awaits_and_threads() {
-    let (sum, timeline) = testing::record_async(async {
+    let (sum, timeline) = testing::run_async(async {
         let mut sum = 0;
         for id in 1..=5 {
             sum += load_bug_async(id).await;
@@ -204,11 +204,11 @@ async fn record_async_follows_the_future_across_awaits_and_threads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_future_built_in_sync_record_and_awaited_outside_fails_loudly() {
-    let (future, timeline) = testing::record(|| load_bug_async(1));
+    let (future, timeline) = testing::run(|| load_bug_async(1));
     assert_eq!(future.await, 1);
     let message = panic_message(|| testing::assert_max_actions(&timeline, "SQL", 5));
     assert!(message.contains("recorded no action at all"), "{message}");
-    assert!(message.contains("record_async"), "{message}");
+    assert!(message.contains("run_async"), "{message}");
     let message = panic_message(|| testing::assert_max_repeats(&timeline, 1));
     assert!(message.contains("recorded no action at all"), "{message}");
     // A bound of zero is a claim about nothing recorded: it holds.
@@ -226,7 +226,7 @@ async fn the_served_app_records_onto_the_tests_timeline() {
         .layer(RequestTimelineLayer::new().server_timing(true));
 
     let (response, timeline) =
-        testing::record_async(app.clone().oneshot(get("/products/1/naive"))).await;
+        testing::run_async(app.clone().oneshot(get("/products/1/naive"))).await;
     let response = response.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().contains_key("server-timing"));
@@ -240,7 +240,7 @@ async fn the_served_app_records_onto_the_tests_timeline() {
     assert!(message.contains("(at examples/bugs.rs:"), "{message}");
     assert!(message.contains("product_page_n_plus_one"), "{message}");
 
-    let (response, timeline) = testing::record_async(app.oneshot(get("/products/1"))).await;
+    let (response, timeline) = testing::run_async(app.oneshot(get("/products/1"))).await;
     assert_eq!(response.unwrap().status(), StatusCode::OK);
     testing::assert_max_actions(&timeline, "SQL-main", 1);
     testing::assert_max_repeats(&timeline, 1);

@@ -17,7 +17,7 @@ fn fails(f: impl FnOnce()) -> bool {
 #[test]
 fn the_n_plus_one_page_is_one_similar_finding_in_the_summary_and_the_report() {
     let path = database("findings", "similar");
-    let (page, timeline) = testing::record(|| {
+    let (page, timeline) = testing::run(|| {
         let conn = bugs::connect(&path).unwrap();
         bugs::product_page_n_plus_one(&conn, 1)
     });
@@ -55,7 +55,7 @@ fn the_n_plus_one_page_is_one_similar_finding_in_the_summary_and_the_report() {
 #[test]
 fn a_page_loaded_twice_is_a_duplicate_finding() {
     let path = database("findings", "duplicate");
-    let (_, timeline) = testing::record(|| {
+    let (_, timeline) = testing::run(|| {
         let conn = bugs::connect(&path).unwrap();
         bugs::product_page(&conn, 1).unwrap();
         bugs::product_page(&conn, 1).unwrap();
@@ -74,7 +74,7 @@ fn a_page_loaded_twice_is_a_duplicate_finding() {
 #[test]
 fn a_paused_loop_passes_the_repeat_assertion_but_stays_on_the_timeline() {
     let path = database("findings", "paused");
-    let (_, timeline) = testing::record(|| {
+    let (_, timeline) = testing::run(|| {
         let conn = bugs::connect(&path).unwrap();
         let timeline = timeline_core::current().unwrap();
         timeline.without_findings(|| bugs::product_page_n_plus_one(&conn, 1).unwrap())
@@ -84,7 +84,7 @@ fn a_paused_loop_passes_the_repeat_assertion_but_stays_on_the_timeline() {
     assert!(timeline.summary().repeated_statements()[0].count() > 1);
 
     // The same page, not paused, fails it.
-    let (_, timeline) = testing::record(|| {
+    let (_, timeline) = testing::run(|| {
         let conn = bugs::connect(&path).unwrap();
         bugs::product_page_n_plus_one(&conn, 1).unwrap()
     });
@@ -96,7 +96,7 @@ fn a_paused_loop_passes_the_repeat_assertion_but_stays_on_the_timeline() {
 fn an_allowed_statement_and_a_threshold_pass_the_repeat_assertion() {
     let path = database("findings", "allowed");
     let n_plus_one = |builder| {
-        testing::record_with(builder, || {
+        testing::run_with(builder, || {
             let conn = bugs::connect(&path).unwrap();
             bugs::product_page_n_plus_one(&conn, 1).unwrap()
         })

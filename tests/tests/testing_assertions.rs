@@ -9,7 +9,7 @@ use timeline_tests::checks::panic_message;
 #[test]
 fn the_joined_product_page_issues_one_query() {
     let path = database("testing", "joined");
-    let (page, timeline) = testing::record(|| {
+    let (page, timeline) = testing::run(|| {
         let conn = bugs::connect(&path).unwrap();
         bugs::product_page(&conn, 1)
     });
@@ -22,7 +22,7 @@ fn the_joined_product_page_issues_one_query() {
 #[test]
 fn the_n_plus_one_page_fails_both_assertions_naming_every_statement() {
     let path = database("testing", "n-plus-one");
-    let (page, timeline) = testing::record(|| {
+    let (page, timeline) = testing::run(|| {
         let conn = bugs::connect(&path).unwrap();
         bugs::product_page_n_plus_one(&conn, 1)
     });
@@ -74,7 +74,7 @@ fn the_n_plus_one_page_fails_both_assertions_naming_every_statement() {
 
 #[test]
 fn record_returns_the_result_and_a_timeline_that_is_no_longer_current() {
-    let (value, timeline) = testing::record(|| timeline_core::current().is_some());
+    let (value, timeline) = testing::run(|| timeline_core::current().is_some());
     assert!(value);
     assert!(timeline_core::current().is_none());
     assert!(timeline.is_empty());

@@ -18,7 +18,7 @@
 //!     }
 //! }
 //!
-//! let ((), timeline) = testing::record(render_page);
+//! let ((), timeline) = testing::run(render_page);
 //! testing::assert_max_actions(&timeline, "SQL", 5);
 //! testing::assert_max_repeats(&timeline, 3);
 //! ```
@@ -31,14 +31,14 @@
 //! #         timeline.start("SQL-main", format!("SELECT * FROM bug WHERE id = {id}")).unwrap().finish();
 //! #     }
 //! # }
-//! let ((), timeline) = testing::record(render_page);
+//! let ((), timeline) = testing::run(render_page);
 //! // panics: "expected at most 1 action of category SQL…, found 3: …"
 //! testing::assert_max_actions(&timeline, "SQL", 1);
 //! ```
 //!
 //! # Async code and served apps
 //!
-//! [`record_async`] runs a future with the timeline current at every poll,
+//! [`run_async`] runs a future with the timeline current at every poll,
 //! on whatever thread polls it. A whole app behind
 //! [`RequestTimelineLayer`](crate::integrations::tower::RequestTimelineLayer)
 //! can be driven with `tower::ServiceExt::oneshot` inside it: the layer
@@ -50,9 +50,9 @@
 //! here fails when the timeline recorded no action at all (unless the bound
 //! itself is zero), naming these causes:
 //!
-//! - **A future built inside [`record`] and awaited outside it.**
-//!   `testing::record(|| handler())` returns the handler's future unpolled;
-//!   polled later, no timeline is current. Use [`record_async`].
+//! - **A future built inside [`run`] and awaited outside it.**
+//!   `testing::run(|| handler())` returns the handler's future unpolled;
+//!   polled later, no timeline is current. Use [`run_async`].
 //! - **Work moved to another task or thread.** `tokio::spawn` and
 //!   `std::thread::spawn` do not take the current timeline along. Wrap the
 //!   spawned future in
@@ -65,7 +65,7 @@
 //!   `integrations::diesel::install()`.
 //! - **A different runtime's worker.** `Handle::block_on` inside a test that
 //!   already runs in a runtime panics; drive the future with `.await` under
-//!   [`record_async`] instead.
+//!   [`run_async`] instead.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -82,23 +82,23 @@ use crate::{Action, Timeline, TimelineBuilder, WithTimeline};
 /// failures show where each action came from) and returns what `f`
 /// returned along with the timeline.
 ///
-/// For async code use [`record_async`]: a future that `f` returns is not
+/// For async code use [`run_async`]: a future that `f` returns is not
 /// polled inside the timeline.
-pub fn record<R>(f: impl FnOnce() -> R) -> (R, Timeline) {
-    record_with(Timeline::builder().capture_backtraces(true), f)
+pub fn run<R>(f: impl FnOnce() -> R) -> (R, Timeline) {
+    run_with(Timeline::builder().capture_backtraces(true), f)
 }
 
-/// [`record`] with a timeline built from `builder`, e.g. without
+/// [`run`] with a timeline built from `builder`, e.g. without
 /// backtraces where a test issues very many actions.
 ///
 /// ```
 /// use timeline_core::{testing, Timeline};
 ///
-/// let (n, timeline) = testing::record_with(Timeline::builder(), || 7);
+/// let (n, timeline) = testing::run_with(Timeline::builder(), || 7);
 /// assert_eq!(n, 7);
 /// assert!(timeline.is_empty());
 /// ```
-pub fn record_with<R>(builder: TimelineBuilder, f: impl FnOnce() -> R) -> (R, Timeline) {
+pub fn run_with<R>(builder: TimelineBuilder, f: impl FnOnce() -> R) -> (R, Timeline) {
     let timeline = builder.build();
     let result = timeline.scope(f);
     (result, timeline)
@@ -117,7 +117,7 @@ pub fn record_with<R>(builder: TimelineBuilder, f: impl FnOnce() -> R) -> (R, Ti
 ///
 /// # let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// # runtime.block_on(async {
-/// let (sum, timeline) = testing::record_async(async {
+/// let (sum, timeline) = testing::run_async(async {
 ///     load_bug(1).await + load_bug(2).await
 /// })
 /// .await;
@@ -125,18 +125,47 @@ pub fn record_with<R>(builder: TimelineBuilder, f: impl FnOnce() -> R) -> (R, Ti
 /// testing::assert_max_actions(&timeline, "SQL", 2);
 /// # });
 /// ```
-pub async fn record_async<F: IntoFuture>(future: F) -> (F::Output, Timeline) {
-    record_async_with(Timeline::builder().capture_backtraces(true), future).await
+pub async fn run_async<F: IntoFuture>(future: F) -> (F::Output, Timeline) {
+    run_async_with(Timeline::builder().capture_backtraces(true), future).await
 }
 
-/// [`record_async`] with a timeline built from `builder`.
-pub async fn record_async_with<F: IntoFuture>(
+/// [`run_async`] with a timeline built from `builder`.
+pub async fn run_async_with<F: IntoFuture>(
     builder: TimelineBuilder,
     future: F,
 ) -> (F::Output, Timeline) {
     let timeline = builder.build();
     let output = future.into_future().with_timeline(timeline.clone()).await;
     (output, timeline)
+}
+
+/// The former name of [`run`], kept so that code written against it still
+/// builds: `record` now means [`Timeline::record`], adding a finished
+/// action.
+#[deprecated(since = "0.1.0", note = "renamed to `testing::run`")]
+pub fn record<R>(f: impl FnOnce() -> R) -> (R, Timeline) {
+    run(f)
+}
+
+/// The former name of [`run_with`].
+#[deprecated(since = "0.1.0", note = "renamed to `testing::run_with`")]
+pub fn record_with<R>(builder: TimelineBuilder, f: impl FnOnce() -> R) -> (R, Timeline) {
+    run_with(builder, f)
+}
+
+/// The former name of [`run_async`].
+#[deprecated(since = "0.1.0", note = "renamed to `testing::run_async`")]
+pub async fn record_async<F: IntoFuture>(future: F) -> (F::Output, Timeline) {
+    run_async(future).await
+}
+
+/// The former name of [`run_async_with`].
+#[deprecated(since = "0.1.0", note = "renamed to `testing::run_async_with`")]
+pub async fn record_async_with<F: IntoFuture>(
+    builder: TimelineBuilder,
+    future: F,
+) -> (F::Output, Timeline) {
+    run_async_with(builder, future).await
 }
 
 /// Panics unless the timeline holds at most `max` actions whose category
@@ -321,14 +350,14 @@ impl Scaling {
         self.check_sizes();
         if self.warm_up {
             let data = setup(self.sizes[0]);
-            record_with(Timeline::builder(), || scenario(data));
+            run_with(Timeline::builder(), || scenario(data));
         }
         let runs: Vec<Timeline> = self
             .sizes
             .iter()
             .map(|&size| {
                 let data = setup(size);
-                record_with(Timeline::builder(), || scenario(data)).1
+                run_with(Timeline::builder(), || scenario(data)).1
             })
             .collect();
         self.judge(&runs);
@@ -369,16 +398,12 @@ impl Scaling {
         async move {
             if this.warm_up {
                 let data = setup(this.sizes[0]).await;
-                record_async_with(Timeline::builder(), scenario(data)).await;
+                run_async_with(Timeline::builder(), scenario(data)).await;
             }
             let mut runs = Vec::with_capacity(this.sizes.len());
             for &size in &this.sizes {
                 let data = setup(size).await;
-                runs.push(
-                    record_async_with(Timeline::builder(), scenario(data))
-                        .await
-                        .1,
-                );
+                runs.push(run_async_with(Timeline::builder(), scenario(data)).await.1);
             }
             if let Err(message) = this.verdict(&runs) {
                 panic!("{message}\n(scaling check at {caller})");
@@ -510,8 +535,8 @@ fn fail_if_nothing_recorded(actions: &[Action], dropped: u64) {
     if actions.is_empty() && dropped == 0 {
         panic!(
             "the timeline recorded no action at all: the code under test most likely ran \
-             outside it — a future built inside testing::record and awaited outside (use \
-             record_async), work spawned onto another task or thread, or a bridge that is not \
+             outside it — a future built inside testing::run and awaited outside (use \
+             run_async), work spawned onto another task or thread, or a bridge that is not \
              installed (see timeline_core::testing, \"Pitfalls that record nothing\")"
         );
     }

@@ -27,7 +27,7 @@
 //!    [`timeline_builder`](RequestTimelineLayer::timeline_builder)) — or,
 //!    when a timeline is already current as the request is called (a test
 //!    that drives the whole app under
-//!    [`testing::record_async`](crate::testing::record_async), an outer
+//!    [`testing::run_async`](crate::testing::run_async), an outer
 //!    layer), takes that one — and makes it current while the inner service is called and while its future is
 //!    polled, on whatever worker thread polls it. Blocking work moved to
 //!    `spawn_blocking` takes it along with [`with_current`](crate::with_current).
@@ -289,7 +289,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // A timeline already current is the caller's: a test driving the
-        // whole app under `testing::record_async`, or an outer layer. The
+        // whole app under `testing::run_async`, or an outer layer. The
         // request records onto it instead of onto one nobody reads.
         let timeline = crate::current().unwrap_or_else(|| (self.config.new_timeline)());
         let method = request.method().clone();
