@@ -1,5 +1,17 @@
 //! `serde::Serialize` for reports (feature `serde`): the same document as
-//! [`Report::to_json`], which a test checks.
+//! [`Report::to_json`].
+//!
+//! Two encoders of one document, on purpose. `to_json` needs no dependency:
+//! the default build pulls in only `parking_lot` and the macro crate, yet
+//! every OOPS hook, the viewer and the OOPS store need a report as JSON.
+//! `Serialize` is for users who already run serde and want a report in
+//! their own format (MessagePack, CBOR, a `serde_json::Value` to extend).
+//! Driving both from one description would need either serde in the
+//! default build or a serializer of our own for serde to call back into,
+//! more code than the two short encoders. They are kept equal field for
+//! field by `report_exports::serde_and_to_json_give_the_same_document` and
+//! `hardening`'s hostile-text case: a key added to one and not the other
+//! fails both.
 
 use std::time::Duration;
 
