@@ -135,6 +135,12 @@
 //! - [`Timeline::server_timing`]: an HTTP `Server-Timing` header value.
 //! - [`Timeline::waterfall`]: a plain-text waterfall for terminals.
 //!
+//! Each of these reads the timeline once, as a [`Snapshot`]: plain data
+//! taken under one lock. Where several are wanted of one moment (a log
+//! line, a header and a report at the end of a request), take the
+//! snapshot once with [`Timeline::snapshot`] and call the same methods on
+//! it: they agree with each other, and the timeline is read once.
+//!
 //! ```
 //! use timeline_core::Timeline;
 //!
