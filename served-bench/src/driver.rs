@@ -57,6 +57,7 @@ struct Run {
     p50_us: f64,
     p99_us: f64,
     cpu_us: Option<f64>,
+    switches: Option<f64>,
     rss_kib: u64,
     /// Spans and span events the sink received per request served.
     spans: Option<f64>,
@@ -269,6 +270,7 @@ fn run_one(
         p50_us: result.percentile_us(0.5),
         p99_us: result.percentile_us(0.99),
         cpu_us: result.cpu_per_request_us(),
+        switches: result.switches_per_request(),
         rss_kib,
         spans,
         events,
@@ -357,8 +359,9 @@ fn report(config: &DriverConfig, host: &Host, pinned: bool, command: &str, runs:
     );
     out.push_str(
         "| page | mode | throughput × fmt | p50 × fmt | p99 × fmt | server CPU µs/request | \
-         CPU added over fmt, µs/request | peak RSS, MiB | exported spans (events) per request |\n\
-         |---|---|---|---|---|---:|---|---:|---|\n",
+         CPU added over fmt, µs/request | thread sleeps/request | peak RSS, MiB | \
+         exported spans (events) per request |\n\
+         |---|---|---|---|---|---:|---|---:|---:|---|\n",
     );
     for &page in &config.pages {
         for &mode in &config.modes {
@@ -369,6 +372,7 @@ fn report(config: &DriverConfig, host: &Host, pinned: bool, command: &str, runs:
             let p99 = against_fmt(page, mode, &|run, fmt| Some(run.p99_us / fmt.p99_us));
             let cpu = of_runs(page, mode, &|run| run.cpu_us);
             let added = against_fmt(page, mode, &|run, fmt| Some(run.cpu_us? - fmt.cpu_us?));
+            let switches = of_runs(page, mode, &|run| run.switches);
             let rss = of_runs(page, mode, &|run| Some(run.rss_kib as f64 / 1024.0));
             let spans = of_runs(page, mode, &|run| run.spans);
             let events = of_runs(page, mode, &|run| run.events);
@@ -380,7 +384,7 @@ fn report(config: &DriverConfig, host: &Host, pinned: bool, command: &str, runs:
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 page.name(),
                 mode.name(),
                 ratio_cell(throughput, 2),
@@ -392,6 +396,7 @@ fn report(config: &DriverConfig, host: &Host, pinned: bool, command: &str, runs:
                 } else {
                     ratio_cell(added, 1)
                 },
+                switches.map_or("—".into(), |switches| format!("{:.1}", switches.median)),
                 rss.map_or("—".into(), |rss| format!("{:.1}", rss.median)),
                 exported,
             );
@@ -444,6 +449,11 @@ fn report(config: &DriverConfig, host: &Host, pinned: bool, command: &str, runs:
         "\nFor scale only: `fmt` served {}.",
         scale.join(" and ")
     );
+    out.push_str(
+        "\nThread sleeps: voluntary context switches of the server's threads per request, \
+         each a hand-over to another thread (sqlx's SQLite worker, an export thread); a \
+         count, so other tenants of the machine do not move it.\n",
+    );
     out.push_str("\nModes:\n\n");
     for &mode in &config.modes {
         let _ = writeln!(out, "- `{}`: {}", mode.name(), mode.describe());
@@ -475,6 +485,7 @@ mod tests {
             p50_us: 100.0,
             p99_us: 200.0,
             cpu_us: Some(cpu_us),
+            switches: Some(5.0),
             rss_kib: 10 * 1024,
             spans: None,
             events: None,

@@ -43,6 +43,8 @@ pub(crate) struct LoadResult {
     pub(crate) latencies_us: Vec<u32>,
     /// The server's user + system CPU time over the window.
     pub(crate) server_cpu: Option<Duration>,
+    /// Times the server's threads went to sleep over the window.
+    pub(crate) server_switches: Option<u64>,
     /// Responses that were not 2xx.
     pub(crate) errors: u64,
 }
@@ -54,6 +56,12 @@ impl LoadResult {
 
     pub(crate) fn percentile_us(&self, p: f64) -> f64 {
         percentile(&self.latencies_us, p)
+    }
+
+    /// The server's voluntary context switches per request in the window.
+    pub(crate) fn switches_per_request(&self) -> Option<f64> {
+        let switches = self.server_switches?;
+        (self.completed > 0).then(|| switches as f64 / self.completed as f64)
     }
 
     /// Server CPU per request in the window, µs.
@@ -105,8 +113,10 @@ async fn run_async(config: &LoadConfig) -> io::Result<LoadResult> {
     let pid = config.server_pid;
     tokio::time::sleep_until(window_start).await;
     let (opened, cpu_before) = (Instant::now(), pid.map(server_cpu).transpose()?);
+    let switches_before = pid.map(voluntary_switches).transpose()?;
     tokio::time::sleep_until(window_end).await;
     let (closed, cpu_after) = (Instant::now(), pid.map(server_cpu).transpose()?);
+    let switches_after = pid.map(voluntary_switches).transpose()?;
 
     let mut samples: Vec<Sample> = Vec::new();
     for connection in connections {
@@ -131,6 +141,9 @@ async fn run_async(config: &LoadConfig) -> io::Result<LoadResult> {
         latencies_us,
         server_cpu: cpu_before
             .zip(cpu_after)
+            .map(|(before, after)| after.saturating_sub(before)),
+        server_switches: switches_before
+            .zip(switches_after)
             .map(|(before, after)| after.saturating_sub(before)),
         errors: errors.load(Ordering::Relaxed),
     })
@@ -216,6 +229,26 @@ pub(crate) fn server_cpu(pid: u32) -> io::Result<Duration> {
     Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
 }
 
+/// How often a process's threads have gone to sleep (blocked, waiting to
+/// be woken) so far: every hand-over between threads costs one. Threads
+/// that have exited no longer count; a server's threads live as long as it.
+/// A count, not a time, so other tenants of the machine do not move it.
+pub(crate) fn voluntary_switches(pid: u32) -> io::Result<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        // A thread that ended since the listing: nothing to count.
+        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            continue;
+        };
+        total += status
+            .lines()
+            .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(total)
+}
+
 /// A process's peak resident set (`VmHWM`), in KiB.
 pub(crate) fn peak_rss_kib(pid: u32) -> io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -298,6 +331,9 @@ mod tests {
             std::hint::black_box(spin.elapsed());
         }
         assert!(server_cpu(pid).unwrap() > Duration::ZERO);
+        let before = voluntary_switches(pid).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(voluntary_switches(pid).unwrap() > before);
         assert!(peak_rss_kib(pid).unwrap() > 100);
     }
 }

@@ -17,6 +17,18 @@
 //!     the load generator alone, against any server
 //! served-bench self-test
 //!     every mode answers both pages, with its instrumentation working
+//! served-bench sink [--seconds 600]
+//!     the OTLP/HTTP sink alone: prints its endpoint (for `server --sink`),
+//!     then what it received each second, and stops after --seconds
+//! ```
+//!
+//! For profiling one mode by hand (perf is Debian's `linux-perf`):
+//!
+//! ```sh
+//! served-bench sink &      # prints http://127.0.0.1:PORT/v1/traces
+//! taskset -c 0 served-bench server --mode all --listen 127.0.0.1:3001 --dir /tmp/x --sink URL &
+//! taskset -c 1 served-bench load --addr 127.0.0.1:3001 --path /n-plus-one --duration 10 --server-pid PID &
+//! perf record -e cpu-clock -p PID -- sleep 5
 //! ```
 
 mod app;
@@ -107,11 +119,14 @@ fn main() {
         "" => bench(options, &shown),
         "server" => server(options),
         "load" => load_only(options),
+        "sink" => sink_only(options),
         "self-test" => options
             .finish()
             .map_err(Into::into)
             .and_then(|()| selftest::run()),
-        other => Err(format!("unknown command {other:?}: server, load, self-test or none").into()),
+        other => {
+            Err(format!("unknown command {other:?}: server, load, sink, self-test or none").into())
+        }
     };
     if let Err(error) = outcome {
         eprintln!("served-bench: {error}");
@@ -193,7 +208,7 @@ fn load_only(mut options: Options) -> Result<(), Box<dyn Error>> {
     options.finish()?;
     let result = load::run(&config)?;
     println!(
-        "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, {} responses in the window ({} in all), {} errors{}",
+        "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, {} responses in the window ({} in all), {} errors{}{}",
         result.throughput(),
         result.percentile_us(0.5),
         result.percentile_us(0.99),
@@ -205,6 +220,32 @@ fn load_only(mut options: Options) -> Result<(), Box<dyn Error>> {
             .map_or(String::new(), |cpu| format!(
                 ", server CPU {cpu:.1} µs/request"
             )),
+        result
+            .switches_per_request()
+            .map_or(String::new(), |switches| format!(
+                ", {switches:.1} thread sleeps/request"
+            )),
     );
+    Ok(())
+}
+
+fn sink_only(mut options: Options) -> Result<(), Box<dyn Error>> {
+    let seconds: u64 = options.parsed("--seconds")?.unwrap_or(600);
+    options.finish()?;
+    let sink = sink::Sink::start()?;
+    println!("{}", sink.endpoint());
+    let mut last = sink.received();
+    for _ in 0..seconds {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = sink.received();
+        let got = now - last;
+        if got.requests > 0 {
+            println!(
+                "{} exports, {} bytes, {} spans, {} events",
+                got.requests, got.bytes, got.spans, got.events
+            );
+        }
+        last = now;
+    }
     Ok(())
 }
