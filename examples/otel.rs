@@ -68,7 +68,7 @@ impl Service {
                     "[{name}] {} {} {}",
                     request.method(),
                     request.uri(),
-                    request.timeline().summary()
+                    request.timeline().summary_line()
                 );
             })
     }

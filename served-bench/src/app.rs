@@ -242,7 +242,7 @@ fn readme_layer() -> RequestTimelineLayer {
     RequestTimelineLayer::new()
         .server_timing(true)
         .on_request(|request| {
-            println!("{} {}", request.uri(), request.timeline().summary());
+            println!("{} {}", request.uri(), request.timeline().summary_line());
         })
 }
 

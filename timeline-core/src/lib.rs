@@ -247,6 +247,7 @@ pub mod __hooks;
 
 pub use analysis::{
     CategoryStats, Finding, FindingKind, FindingRules, FindingSite, RepeatedStatement, Summary,
+    SummaryLine,
 };
 pub use current::{EnterGuard, WithTimeline, current, with_current};
 pub use overlap::{OverlapError, Violation};

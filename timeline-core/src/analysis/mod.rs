@@ -13,4 +13,4 @@ pub use findings::{Finding, FindingKind, FindingSite};
 pub use rules::FindingRules;
 pub use statement::RepeatedStatement;
 pub(crate) use summary::{CATEGORY_CHARS, annotation, call_site_text};
-pub use summary::{CategoryStats, Summary};
+pub use summary::{CategoryStats, Summary, SummaryLine};

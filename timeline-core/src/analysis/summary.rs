@@ -92,6 +92,30 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// The log line alone (see [`SummaryLine`]).
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let snapshot = Timeline::new().snapshot();
+    /// assert_eq!(snapshot.summary_line().to_string(), snapshot.summary().to_string());
+    /// ```
+    pub fn summary_line(&self) -> SummaryLine {
+        let concurrent = self
+            .actions()
+            .iter()
+            .filter(|action| !action.is_nested() && action.is_concurrent())
+            .count();
+        SummaryLine::new(
+            self.action_count(),
+            u64::try_from(concurrent).unwrap_or(u64::MAX),
+            self.elapsed(),
+            self.trace_id(),
+        )
+    }
+}
+
 impl Summary {
     /// Summarises `actions` of a timeline that ran for `duration`.
     pub(super) fn new(
@@ -193,6 +217,18 @@ impl Summary {
     /// actions are not counted).
     pub fn action_count(&self) -> u64 {
         self.actions
+    }
+
+    /// The log line alone (what `Display` writes without `{:#}`).
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let summary = Timeline::new().summary();
+    /// assert_eq!(summary.line().to_string(), summary.to_string());
+    /// ```
+    pub fn line(&self) -> SummaryLine {
+        SummaryLine::new(self.actions, self.concurrent, self.duration, self.trace_id)
     }
 
     /// How many of the stored actions ran beside others
@@ -332,7 +368,70 @@ impl CategoryStats {
     }
 }
 
-impl fmt::Display for Summary {
+/// The per-request log line alone — `N queries/external actions issued in
+/// S.SS seconds`, the concurrent count and the trace id — from
+/// [`Timeline::summary_line`](crate::Timeline::summary_line): one pass over
+/// the actions, nothing copied or normalised. [`Summary`]'s `Display` is
+/// the same line; use this where only the line is wanted, as in a log line
+/// per request.
+///
+/// ```
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::new();
+/// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+/// let line = timeline.summary_line();
+/// assert_eq!(line.action_count(), 1);
+/// assert_eq!(line.to_string(), timeline.summary().line().to_string());
+/// assert!(line.to_string().starts_with("1 queries/external actions issued in 0.0"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SummaryLine {
+    actions: u64,
+    concurrent: u64,
+    duration: Duration,
+    trace_id: Option<TraceId>,
+}
+
+impl SummaryLine {
+    pub(crate) fn new(
+        actions: u64,
+        concurrent: u64,
+        duration: Duration,
+        trace_id: Option<TraceId>,
+    ) -> Self {
+        SummaryLine {
+            actions,
+            concurrent,
+            duration,
+            trace_id,
+        }
+    }
+
+    /// How many actions the request issued, dropped ones included (nesting
+    /// actions are not counted).
+    pub fn action_count(&self) -> u64 {
+        self.actions
+    }
+
+    /// How many of them ran beside the sequence (see
+    /// [`Action::is_concurrent`]).
+    pub fn concurrent_count(&self) -> u64 {
+        self.concurrent
+    }
+
+    /// The time the timeline ran, to the moment the line was made.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// The distributed trace the line names, if any.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.trace_id
+    }
+}
+
+impl fmt::Display for SummaryLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -346,6 +445,13 @@ impl fmt::Display for Summary {
         if let Some(trace_id) = self.trace_id {
             write!(f, ", trace {trace_id}")?;
         }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.line())?;
         if !f.alternate() {
             return Ok(());
         }

@@ -324,11 +324,25 @@ impl Inner {
 
     /// Stored non-nesting actions plus dropped ones.
     pub(super) fn action_count(&self) -> u64 {
+        self.line_counts().0
+    }
+
+    /// What the summary line counts, in one pass under the lock: stored
+    /// non-nesting actions plus the dropped ones, the concurrent ones among
+    /// them, and the time to now.
+    pub(super) fn line_counts(&self) -> (u64, u64, Duration) {
+        let as_of = self.report_now_ns();
         let state = self.lock();
-        let stored = state.slots.iter().filter(|slot| !slot.nested).count();
-        u64::try_from(stored)
-            .unwrap_or(u64::MAX)
-            .saturating_add(state.dropped)
+        let (mut stored, mut concurrent) = (0u64, 0u64);
+        for slot in state.slots.iter().filter(|slot| !slot.nested) {
+            stored += 1;
+            concurrent += u64::from(slot.concurrent);
+        }
+        (
+            stored.saturating_add(state.dropped),
+            concurrent,
+            Duration::from_nanos(as_of),
+        )
     }
 
     /// `f` over the category and duration of each non-nesting action, under

@@ -526,6 +526,12 @@ impl Timeline {
         self.inner.action_count()
     }
 
+    /// The summary line's counts without a snapshot: actions (dropped
+    /// included), concurrent ones, and the time to now.
+    pub(crate) fn line_counts(&self) -> (u64, u64, Duration) {
+        self.inner.line_counts()
+    }
+
     /// Runs `f` over the category and duration of each non-nesting action
     /// (unfinished ones until now), without copying a detail, and returns
     /// what it made with the time from the timeline's start to now.
