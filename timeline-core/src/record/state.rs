@@ -402,13 +402,14 @@ impl Inner {
     ) -> Option<Arc<str>> {
         match &self.config.backtraces {
             Backtraces::Never => None,
-            Backtraces::Always => Some(crate::backtrace::capture()),
+            Backtraces::Always => crate::backtrace::capture(),
             Backtraces::If(predicate) => {
                 // A predicate that panics, or an action it starts itself,
                 // gets no backtrace.
                 detail::call_user_code(|| predicate(category, detail))
                     .unwrap_or(false)
                     .then(crate::backtrace::capture)
+                    .flatten()
             }
         }
     }
