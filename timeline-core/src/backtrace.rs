@@ -64,8 +64,9 @@ impl Frame<'_> {
         let Some(location) = self.location else {
             return false;
         };
-        // A symbol without a path is C's: the thread start, `clone3`.
-        self.symbol.contains("::")
+        // A symbol without a path is C's (the thread start, `clone3`) or,
+        // in a Rust file, a function inlined into its caller.
+        (self.symbol.contains("::") || location.contains(".rs:"))
             && !["/rustc/", "/registry/src/", "/git/checkouts/", "/rustlib/"]
                 .iter()
                 .any(|dependency| location.contains(dependency))
@@ -302,6 +303,16 @@ mod tests {
             Some(("app::page::{{closure}}", None))
         );
         assert_eq!(first_frame(""), None);
+    }
+
+    #[test]
+    fn an_inlined_frame_is_named_without_its_path() {
+        let inlined = "   4: a_test_function\n             at ./tests/checks.rs:267:5\n";
+        assert_eq!(application_frames(inlined), inlined);
+        assert_eq!(
+            first_frame(inlined),
+            Some(("a_test_function", Some("./tests/checks.rs:267:5")))
+        );
     }
 
     #[test]
