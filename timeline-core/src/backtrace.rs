@@ -70,6 +70,7 @@ impl Frame<'_> {
             && !["/rustc/", "/registry/src/", "/git/checkouts/", "/rustlib/"]
                 .iter()
                 .any(|dependency| location.contains(dependency))
+            && !is_own_file(location)
             && crate_of(self.symbol).is_none_or(|name| !is_dependency(name))
     }
 
@@ -82,6 +83,19 @@ impl Frame<'_> {
         // No line tables for the application: by the symbol alone.
         self.location.is_none() && crate_of(self.symbol).is_some_and(|name| !is_dependency(name))
     }
+}
+
+/// Whether `location` is in this crate's sources: a function of this crate
+/// inlined into another is named without its path, so only its file tells.
+/// (From a registry, the path says so already; this is for a checkout.)
+fn is_own_file(location: &str) -> bool {
+    let package = env!("CARGO_MANIFEST_DIR")
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default();
+    let sources = format!("{package}/src/");
+    let file = location.replace('\\', "/");
+    file.starts_with(&sources) || file.contains(&format!("/{sources}"))
 }
 
 /// The frames of a displayed backtrace.
@@ -313,6 +327,24 @@ mod tests {
             first_frame(inlined),
             Some(("a_test_function", Some("./tests/checks.rs:267:5")))
         );
+    }
+
+    #[test]
+    fn a_function_of_this_crate_inlined_elsewhere_is_not_the_application() {
+        let inlined = "   2: push_recorded
+             at /home/u/timeline/timeline-core/src/record/state.rs:629:30
+   3: record_ended_now
+             at ./timeline-core/src/record/timeline.rs:300:14
+   4: app::page
+             at ./src/page.rs:3:5
+";
+        assert_eq!(
+            application_frames(inlined),
+            "   4: app::page\n             at ./src/page.rs:3:5\n"
+        );
+        assert!(!is_own_file("./my-timeline-core/src/lib.rs:1:1"));
+        assert!(!is_own_file("./src/timeline-core.rs:1:1"));
+        assert!(is_own_file("/home/u/src/x/timeline-core/src/lib.rs:1:1"));
     }
 
     #[test]

@@ -219,6 +219,7 @@
 
 mod analysis;
 mod backtrace;
+mod call_site;
 mod carrier_span;
 mod clock;
 mod current;
@@ -242,6 +243,7 @@ pub mod __hooks;
 pub use analysis::{
     CategoryStats, Finding, FindingKind, FindingRules, FindingSite, RepeatedStatement, Summary,
 };
+pub use call_site::WithCallSite;
 pub use current::{EnterGuard, WithTimeline, current, with_current};
 pub use overlap::{OverlapError, Violation};
 pub use record::{
