@@ -17,6 +17,8 @@
 //! - [`process`]: a child process under a deadline.
 //! - [`postgres`]: a schema of its own for each PostgreSQL test, on the
 //!   cluster `scripts/test` starts.
+//! - [`subscriber`]: the global `tracing` subscriber with the
+//!   `TimelineLayer`, as the docs tell users to install it.
 
 pub mod bugs;
 pub mod checks;
@@ -26,4 +28,5 @@ pub mod otel;
 pub mod postgres;
 pub mod process;
 pub mod server;
+pub mod subscriber;
 pub mod viewer_app;
