@@ -9,9 +9,9 @@
 //! A frame is the application's when
 //!
 //! - it has a source location (the build has line tables), outside the
-//!   sources cargo downloads (`…/registry/src/…`, `…/git/checkouts/…`) and
-//!   Rust's own (`/rustc/…`), and its function is not of a known
-//!   dependency; or
+//!   sources cargo downloads (`…/registry/src/…`, `…/git/checkouts/…`),
+//!   vendored ones (`vendor/…`), Rust's own (`/rustc/…`) and this crate's;
+//!   or
 //! - no frame of the backtrace has such a location — a release build
 //!   without line tables, or a thread that runs no code of the
 //!   application — and its function's crate, from the symbol name, is none
@@ -67,11 +67,13 @@ impl Frame<'_> {
         // A symbol without a path is C's (the thread start, `clone3`) or,
         // in a Rust file, a function inlined into its caller.
         (self.symbol.contains("::") || location.contains(".rs:"))
-            && !["/rustc/", "/registry/src/", "/git/checkouts/", "/rustlib/"]
+            && !["/rustc/", "/registry/src/", "/git/checkouts/", "/rustlib/", "vendor/"]
                 .iter()
                 .any(|dependency| location.contains(dependency))
             && !is_own_file(location)
-            && crate_of(self.symbol).is_none_or(|name| !is_dependency(name))
+            // By the path, not the list of dependencies: an application's
+            // crate may share a name with one (a test file `tests/sqlx.rs`).
+            && crate_of(self.symbol).is_none_or(|name| !RUST_AND_OWN.contains(&name))
     }
 
     /// Whether the frame is the application's, given whether the
@@ -154,8 +156,7 @@ fn crate_of(symbol: &str) -> Option<&str> {
 /// Crates that are never the application: Rust's own, this crate, and the
 /// ones a web service's requests run through — runtimes, servers,
 /// middleware, futures, `tracing`, database drivers, ORMs and pools, HTTP
-/// clients. Consulted for frames without a source location, and to keep a
-/// vendored copy of one of them out of the application's frames.
+/// clients. Consulted for frames without a source location only.
 const DEPENDENCIES: &str = "
     std core alloc proc_macro test panic_unwind panic_abort compiler_builtins std_detect
     backtrace gimli addr2line miniz_oxide rustc_demangle hashbrown
@@ -177,6 +178,10 @@ const DEPENDENCIES: &str = "
     reqwest reqwest_middleware reqwest_tracing rustls tokio_rustls native_tls openssl
     aws_config aws_runtime aws_types
 ";
+
+/// Rust's own crates and this one: never the application, wherever their
+/// sources are.
+const RUST_AND_OWN: &[&str] = &["std", "core", "alloc", "timeline_core"];
 
 /// Crate name prefixes of families too large to list.
 const DEPENDENCY_PREFIXES: &[&str] = &["aws_sdk_", "aws_smithy_"];
@@ -300,6 +305,9 @@ mod tests {
         assert_eq!(application_frames(vendored), "");
         let app = "   0: app::f\n             at /home/u/app/src/main.rs:3:5\n";
         assert_eq!(application_frames(app), app);
+        // A test named like a dependency is told by its path.
+        let test = "   0: sqlx::loads_a_bug\n             at ./tests/sqlx.rs:3:5\n";
+        assert_eq!(application_frames(test), test);
     }
 
     #[test]

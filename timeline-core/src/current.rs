@@ -75,6 +75,47 @@ pub fn with_current<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
     }
 }
 
+/// [`with_current`] for a closure that takes a `&mut` argument: the
+/// connection that `deadpool_diesel`'s `interact` (and `deadpool-sync`'s
+/// in general) lends the closure it runs on a blocking thread.
+///
+/// With no current timeline, `f` runs with none.
+///
+/// ```
+/// use timeline_core::{current, with_current_mut, Timeline};
+///
+/// /// A pool's `interact`, in short: runs `f` on another thread with the
+/// /// connection (here a plain `Vec` of statements).
+/// fn interact<R: Send + 'static>(f: impl FnOnce(&mut Vec<&str>) -> R + Send + 'static) -> R {
+///     std::thread::spawn(move || f(&mut vec!["SELECT 1"])).join().unwrap()
+/// }
+///
+/// let timeline = Timeline::new();
+/// let ran = timeline.scope(|| {
+///     interact(with_current_mut(|conn: &mut Vec<&str>| {
+///         let statement = conn.pop().unwrap();
+///         current().unwrap().start("SQL-main", statement).unwrap().finish();
+///         statement
+///     }))
+/// });
+/// assert_eq!((ran, timeline.actions()[0].detail()), ("SELECT 1", "SELECT 1"));
+/// ```
+///
+/// With `deadpool_diesel` (compiled in this workspace's tests):
+///
+/// ```text
+/// let bugs = conn
+///     .interact(timeline_core::with_current_mut(move |conn| bug::table.load::<Bug>(conn)))
+///     .await??;
+/// ```
+pub fn with_current_mut<T: ?Sized, R>(f: impl FnOnce(&mut T) -> R) -> impl FnOnce(&mut T) -> R {
+    let timeline = current();
+    move |argument| match timeline {
+        Some(timeline) => timeline.scope(|| f(argument)),
+        None => f(argument),
+    }
+}
+
 /// Makes a timeline the current one of this thread until it is dropped; see
 /// [`Timeline::enter`].
 ///

@@ -244,7 +244,7 @@ pub use analysis::{
     CategoryStats, Finding, FindingKind, FindingRules, FindingSite, RepeatedStatement, Summary,
 };
 pub use call_site::WithCallSite;
-pub use current::{EnterGuard, WithTimeline, current, with_current};
+pub use current::{EnterGuard, WithTimeline, current, with_current, with_current_mut};
 pub use overlap::{OverlapError, Violation};
 pub use record::{
     Action, ActionGuard, CallSite, FindingsPause, LogTuple, Outcome, Snapshot, Timeline,
