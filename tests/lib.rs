@@ -30,3 +30,10 @@ pub mod process;
 pub mod server;
 pub mod subscriber;
 pub mod viewer_app;
+
+/// The README's code blocks, compiled and run as doctests of this package
+/// (`cargo test -p timeline-tests --doc`), with its dependencies: every
+/// snippet a reader copies builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

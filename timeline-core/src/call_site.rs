@@ -139,17 +139,8 @@ pub(crate) fn exit_span() {
 /// assert_eq!((call_site.file(), call_site.line()), (file!(), line));
 /// ```
 ///
-/// With sqlx on SQLite, in a handler:
-///
-/// ```text
-/// use timeline_core::WithCallSite;
-///
-/// let title: String = sqlx::query_scalar("SELECT title FROM bug WHERE id = ?")
-///     .bind(id)
-///     .fetch_one(&pool)
-///     .with_call_site()
-///     .await?;
-/// ```
+/// With sqlx on SQLite, in a handler, it is `…fetch_one(&pool).with_call_site().await`
+/// (the README shows it whole, and `tests/tests/call_sites.rs` runs it).
 pub trait WithCallSite: Future + Sized {
     /// Wraps the future so that the caller's line is the call site of the
     /// actions recorded while it is polled, on this thread or on a driver's

@@ -84,30 +84,25 @@ pub fn with_current<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
 /// ```
 /// use timeline_core::{current, with_current_mut, Timeline};
 ///
-/// /// A pool's `interact`, in short: runs `f` on another thread with the
-/// /// connection (here a plain `Vec` of statements).
-/// fn interact<R: Send + 'static>(f: impl FnOnce(&mut Vec<&str>) -> R + Send + 'static) -> R {
-///     std::thread::spawn(move || f(&mut vec!["SELECT 1"])).join().unwrap()
+/// /// A pool's `interact`, in short: runs `f` on another thread, lending
+/// /// it the connection (here a `String` to write to).
+/// fn interact<R: Send + 'static>(f: impl FnOnce(&mut String) -> R + Send + 'static) -> R {
+///     std::thread::spawn(move || f(&mut String::new())).join().unwrap()
 /// }
 ///
 /// let timeline = Timeline::new();
-/// let ran = timeline.scope(|| {
-///     interact(with_current_mut(|conn: &mut Vec<&str>| {
-///         let statement = conn.pop().unwrap();
-///         current().unwrap().start("SQL-main", statement).unwrap().finish();
-///         statement
+/// timeline.scope(|| {
+///     interact(with_current_mut(|conn: &mut String| {
+///         conn.push_str("SELECT 1");
+///         current().unwrap().start("SQL-main", conn.clone()).unwrap().finish();
 ///     }))
 /// });
-/// assert_eq!((ran, timeline.actions()[0].detail()), ("SELECT 1", "SELECT 1"));
+/// assert_eq!(timeline.actions()[0].detail(), "SELECT 1");
 /// ```
 ///
-/// With `deadpool_diesel` (compiled in this workspace's tests):
-///
-/// ```text
-/// let bugs = conn
-///     .interact(timeline_core::with_current_mut(move |conn| bug::table.load::<Bug>(conn)))
-///     .await??;
-/// ```
+/// With `deadpool_diesel`, see the
+/// [diesel integration](crate::integrations::diesel#the-timeline-must-be-current-where-the-statement-runs)
+/// (feature `diesel`).
 pub fn with_current_mut<T: ?Sized, R>(f: impl FnOnce(&mut T) -> R) -> impl FnOnce(&mut T) -> R {
     let timeline = current();
     move |argument| match timeline {

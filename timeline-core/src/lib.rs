@@ -157,8 +157,12 @@
 //! whole app behind the tower layer — and asserts on it: at most N queries,
 //! no statement repeated, and a query count that does not grow with the
 //! data ([`testing::scaling`]). A failure groups the statements by call
-//! site ([`Action::call_site`], known for every action without a
-//! backtrace) and shows only the application's frames of the backtraces.
+//! site ([`Action::call_site`]: known for free where the application
+//! started the action, and for the bridges' actions from the backtraces
+//! `testing` captures) and shows only the application's frames of the
+//! backtraces — or, where no frame was the application's, says that the
+//! call site was not reported. Connection set-up (`SQL-connect`) is left
+//! out of the counts.
 //!
 //! # In services
 //!
