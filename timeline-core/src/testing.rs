@@ -95,6 +95,13 @@ fn traced() -> TimelineBuilder {
     Timeline::builder().capture_backtraces(true)
 }
 
+/// What scaling runs record on: backtraces only where nothing else tells
+/// the call site (a bridge's actions), since a scaling check runs its
+/// scenario three times and its message shows call sites, not backtraces.
+fn bridges_traced() -> TimelineBuilder {
+    Timeline::builder().capture_backtraces_for_bridges(true)
+}
+
 /// [`run`] with a timeline built from `builder`, e.g. without
 /// backtraces where a test issues very many actions.
 ///
@@ -389,9 +396,11 @@ impl Scaling {
     }
 
     /// Runs `setup(size)` outside any timeline, then `scenario` with what
-    /// it returned under a fresh timeline (capturing backtraces, as
-    /// [`run`] does), for each size; panics if the count grew by more than
-    /// the allowance. Returns the timelines of the measured runs.
+    /// it returned under a fresh timeline (capturing backtraces for the
+    /// bridges' actions, so that each knows its call site:
+    /// [`capture_backtraces_for_bridges`](TimelineBuilder::capture_backtraces_for_bridges)),
+    /// for each size; panics if the count grew by more than the allowance.
+    /// Returns the timelines of the measured runs.
     #[track_caller]
     pub fn check<T>(
         &self,
@@ -401,14 +410,14 @@ impl Scaling {
         self.check_sizes();
         if self.warm_up {
             let data = setup(self.sizes[0]);
-            run_with(traced(), || scenario(data));
+            run_with(bridges_traced(), || scenario(data));
         }
         let runs: Vec<Timeline> = self
             .sizes
             .iter()
             .map(|&size| {
                 let data = setup(size);
-                run_with(traced(), || scenario(data)).1
+                run_with(bridges_traced(), || scenario(data)).1
             })
             .collect();
         self.judge(&runs);
@@ -449,12 +458,12 @@ impl Scaling {
         async move {
             if this.warm_up {
                 let data = setup(this.sizes[0]).await;
-                run_async_with(traced(), scenario(data)).await;
+                run_async_with(bridges_traced(), scenario(data)).await;
             }
             let mut runs = Vec::with_capacity(this.sizes.len());
             for &size in &this.sizes {
                 let data = setup(size).await;
-                runs.push(run_async_with(traced(), scenario(data)).await.1);
+                runs.push(run_async_with(bridges_traced(), scenario(data)).await.1);
             }
             if let Err(message) = this.verdict(&runs) {
                 panic!("{message}\n(scaling check at {caller})");
