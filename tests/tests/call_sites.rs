@@ -168,9 +168,13 @@ async fn sqlx_postgres_an_n_plus_one_names_the_loop_s_line_everywhere() {
     })
     .await;
 
-    // The failure message of the test.
+    // The failure messages of the tests.
     let message = panic_message(|| testing::assert_max_repeats(&timeline, 1));
     assert!(message.contains("was issued 3 times"), "{message}");
+    assert!(message.contains(&here(line)), "{message}");
+    assert_no_dependency_frame(&message);
+    let message = panic_message(|| testing::assert_max_actions(&timeline, "SQL", 2));
+    assert!(message.contains("found 3"), "{message}");
     assert!(message.contains(&here(line)), "{message}");
     assert_no_dependency_frame(&message);
 
