@@ -100,9 +100,8 @@ pub fn with_current<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
 /// assert_eq!(timeline.actions()[0].detail(), "SELECT 1");
 /// ```
 ///
-/// With `deadpool_diesel`, see the
-/// [diesel integration](crate::integrations::diesel#the-timeline-must-be-current-where-the-statement-runs)
-/// (feature `diesel`).
+/// With `deadpool_diesel`, see `integrations::diesel` (feature `diesel`),
+/// whose documentation runs it against the real pool.
 pub fn with_current_mut<T: ?Sized, R>(f: impl FnOnce(&mut T) -> R) -> impl FnOnce(&mut T) -> R {
     let timeline = current();
     move |argument| match timeline {
