@@ -65,33 +65,42 @@ impl Drop for Scope {
 }
 
 thread_local! {
-    /// The call sites to restore when the spans that carry call sites,
-    /// entered on this thread, are exited: innermost last.
-    static ENTERED_SPANS: std::cell::RefCell<Vec<Option<&'static Location<'static>>>> =
+    /// The spans that carry call sites entered on this thread, innermost
+    /// last, each with the call site to restore when it is exited.
+    static ENTERED_SPANS: std::cell::RefCell<Vec<(u64, Option<&'static Location<'static>>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A span carrying `location` was entered on this thread (a driver's worker
-/// re-entering the caller's span): it is the thread's call site until
-/// [`exit_span`].
+/// The span `span` (its `tracing` id), carrying `location`, was entered on
+/// this thread (a driver's worker re-entering the caller's span): it is the
+/// thread's call site until [`exit_span`].
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-pub(crate) fn enter_span(location: &'static Location<'static>) {
+pub(crate) fn enter_span(span: u64, location: &'static Location<'static>) {
     let previous = CALL_SITE
         .try_with(|site| site.replace(Some(location)))
         .ok()
         .flatten();
     let _ = ENTERED_SPANS.try_with(|spans| {
         if let Ok(mut spans) = spans.try_borrow_mut() {
-            spans.push(previous);
+            spans.push((span, previous));
         }
     });
 }
 
-/// The span of the last [`enter_span`] on this thread was exited.
+/// The span `span` was exited on this thread: if it is the last one
+/// [`enter_span`] saw here, the call site before it is restored. One
+/// thread-local read for every other span, so that the layer can ask on
+/// each exit.
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-pub(crate) fn exit_span() {
+pub(crate) fn exit_span(span: u64) {
     let previous = ENTERED_SPANS
-        .try_with(|spans| spans.try_borrow_mut().ok()?.pop())
+        .try_with(|spans| {
+            let mut spans = spans.try_borrow_mut().ok()?;
+            match spans.last() {
+                Some((entered, _)) if *entered == span => spans.pop().map(|(_, site)| site),
+                _ => None,
+            }
+        })
         .ok()
         .flatten();
     if let Some(previous) = previous {

@@ -255,7 +255,7 @@ where
             // issued from that line. (Before the re-entry check: every
             // enter has its exit.)
             if let Some(SpanCallSite(location)) = span.extensions().get::<SpanCallSite>() {
-                call_site::enter_span(location);
+                call_site::enter_span(id.into_u64(), location);
             }
             return;
         }
@@ -304,11 +304,9 @@ where
         span.extensions_mut().replace(action);
     }
 
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        if is_call_site_span(span.metadata()) && span.extensions().get::<SpanCallSite>().is_some() {
-            call_site::exit_span();
-        }
+    fn on_exit(&self, id: &Id, _: Context<'_, S>) {
+        // No lookup of the span: every request span is exited at every poll.
+        call_site::exit_span(id.into_u64());
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
