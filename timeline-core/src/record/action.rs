@@ -234,7 +234,10 @@ impl Action {
     /// on the thread that recorded the action: the line that awaited the
     /// query or called diesel. A driver that runs the statement on a thread
     /// of its own (sqlx's SQLite worker) leaves no application frame to
-    /// find: then the call site is not reported, rather than a wrong one.
+    /// find: then the call site is not reported, rather than a wrong one —
+    /// unless the application named the line with
+    /// [`with_call_site`](crate::WithCallSite::with_call_site), which takes
+    /// precedence over any backtrace.
     ///
     /// ```
     /// use timeline_core::Timeline;
