@@ -17,6 +17,8 @@
 //! - [`process`]: a child process under a deadline.
 //! - [`postgres`]: a schema of its own for each PostgreSQL test, on the
 //!   cluster `scripts/test` starts.
+//! - [`subscriber`]: the global `tracing` subscriber with the
+//!   `TimelineLayer`, as the docs tell users to install it.
 
 pub mod bugs;
 pub mod checks;
@@ -26,4 +28,12 @@ pub mod otel;
 pub mod postgres;
 pub mod process;
 pub mod server;
+pub mod subscriber;
 pub mod viewer_app;
+
+/// The README's code blocks, compiled and run as doctests of this package
+/// (`cargo test -p timeline-tests --doc`), with its dependencies: every
+/// snippet a reader copies builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

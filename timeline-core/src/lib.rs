@@ -163,8 +163,12 @@
 //! whole app behind the tower layer — and asserts on it: at most N queries,
 //! no statement repeated, and a query count that does not grow with the
 //! data ([`testing::scaling`]). A failure groups the statements by call
-//! site ([`Action::call_site`], known for every action without a
-//! backtrace) and shows only the application's frames of the backtraces.
+//! site ([`Action::call_site`]: known for free where the application
+//! started the action, and for the bridges' actions from the backtraces
+//! `testing` captures) and shows only the application's frames of the
+//! backtraces — or, where no frame was the application's, says that the
+//! call site was not reported. Connection set-up (`SQL-connect`) is left
+//! out of the counts.
 //!
 //! # In services
 //!
@@ -225,6 +229,7 @@
 
 mod analysis;
 mod backtrace;
+mod call_site;
 mod carrier_span;
 mod clock;
 mod current;
@@ -249,7 +254,8 @@ pub use analysis::{
     CategoryStats, Finding, FindingKind, FindingRules, FindingSite, RepeatedStatement, Summary,
     SummaryLine,
 };
-pub use current::{EnterGuard, WithTimeline, current, with_current};
+pub use call_site::WithCallSite;
+pub use current::{EnterGuard, WithTimeline, current, with_current, with_current_mut};
 pub use overlap::{OverlapError, Violation};
 pub use record::{
     Action, ActionGuard, CallSite, FindingsPause, LogTuple, Outcome, Snapshot, Timeline,

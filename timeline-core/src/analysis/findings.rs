@@ -3,15 +3,15 @@
 //! signal; *duplicate*: the very same statement again), with their call
 //! sites, filtered by thresholds, an allow-list and pauses.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::panic::Location;
 use std::time::Duration;
 
 use super::normalise::hides_values;
 use super::rules::FindingRules;
 use super::statement::RepeatedStatement;
-use crate::{Action, Snapshot};
+use crate::{Action, CallSite, Snapshot};
 
 /// The kind of a [`Finding`].
 ///
@@ -64,19 +64,44 @@ impl fmt::Display for FindingKind {
 /// }
 /// let summary = timeline.summary();
 /// for site in summary.findings()[0].call_sites() {
-///     println!("{}:{} issued it {} times", site.location().file(), site.location().line(), site.count());
+///     let call_site = site.call_site();
+///     println!("{}:{} issued it {} times", call_site.file(), call_site.line(), site.count());
 /// }
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FindingSite {
-    location: &'static Location<'static>,
+    /// Borrowed from the binary for a call site known at the start of the
+    /// action, copied from the backtrace for one worked out from it.
+    file: Cow<'static, str>,
+    line: u32,
+    column: u32,
+    function: Option<Box<str>>,
     count: u64,
 }
 
 impl FindingSite {
-    /// The source location that issued the actions.
-    pub fn location(&self) -> &'static Location<'static> {
-        self.location
+    /// The call site that issued the actions: the line that called
+    /// `start` or `record`, a `#[timed]` function, or for an action a
+    /// bridge recorded, the first application frame of its backtrace (see
+    /// [`Action::call_site`]).
+    pub fn call_site(&self) -> CallSite<'_> {
+        CallSite::from_parts(&self.file, self.line, self.column, self.function.as_deref())
+    }
+
+    /// The call site that issued the actions: the same as
+    /// [`call_site`](Self::call_site).
+    ///
+    /// This returned a `&'static std::panic::Location` before call sites
+    /// worked out from a backtrace (the bridges') could be findings' call
+    /// sites too; `std` offers no way to make a `Location` of those. The
+    /// [`CallSite`] it returns now has the same `file()`, `line()`,
+    /// `column()` and `Display`.
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `call_site()`: a call site from a backtrace has no `std::panic::Location`"
+    )]
+    pub fn location(&self) -> CallSite<'_> {
+        self.call_site()
     }
 
     /// How many of the finding's actions it issued.
@@ -178,11 +203,10 @@ impl<'a> Detection<'a> {
     }
 }
 
-/// Where `action` was issued from, when known without a backtrace (a
-/// bridge's actions, whose call site comes from a backtrace, are grouped
-/// under none).
-fn call_site(action: &Action) -> Option<&'static Location<'static>> {
-    action.stored_call_site()
+/// Where `action` was issued from: known at its start, or for a bridge's
+/// action the first application frame of its backtrace.
+fn call_site(action: &Action) -> Option<CallSite<'_>> {
+    action.call_site()
 }
 
 /// The findings among `groups` (every statement of the summary, repeated or
@@ -196,17 +220,20 @@ pub(crate) fn find(
 }
 
 /// [`find`], with where each action was issued from given by `call_site`.
-fn find_with(
+fn find_with<'a>(
     groups: &[RepeatedStatement],
-    members: &[(usize, &Action)],
+    members: &[(usize, &'a Action)],
     detection: &Detection<'_>,
-    call_site: impl Fn(&Action) -> Option<&'static Location<'static>>,
+    call_site: impl Fn(&'a Action) -> Option<CallSite<'a>>,
 ) -> Vec<Finding> {
     let rules = detection.rules;
-    let mut tallies: Vec<Tally<'_>> = groups.iter().map(|_| Tally::default()).collect();
+    let mut tallies: Vec<Tally<'a>> = groups.iter().map(|_| Tally::default()).collect();
     for &(group, action) in members {
         let site = call_site(action);
-        if detection.is_paused(action) || site.is_some_and(|s| rules.allows_call_site(s)) {
+        if detection.is_paused(action)
+            || rules.leaves_out_category(action.category())
+            || site.as_ref().is_some_and(|s| rules.allows_call_site(s))
+        {
             continue;
         }
         let Some(tally) = tallies.get_mut(group) else {
@@ -222,7 +249,11 @@ fn find_with(
             Some(first) => tally.identical &= first == action.detail(),
         }
         if let Some(site) = site {
-            *tally.sites.entry(site).or_default() += 1;
+            let entry = tally.sites.entry(site).or_insert((0, None));
+            entry.0 += 1;
+            if let Some(location) = action.stored_call_site() {
+                entry.1 = Some(location.file());
+            }
         }
     }
 
@@ -245,13 +276,21 @@ fn find_with(
         let mut call_sites: Vec<FindingSite> = tally
             .sites
             .into_iter()
-            .map(|(location, count)| FindingSite { location, count })
+            .map(|(site, (count, static_file))| FindingSite {
+                file: match static_file {
+                    Some(file) => Cow::Borrowed(file),
+                    None => Cow::Owned(site.file().to_owned()),
+                },
+                line: site.line(),
+                column: site.column(),
+                function: site.function().map(Box::from),
+                count,
+            })
             .collect();
         call_sites.sort_by(|a, b| {
             b.count
                 .cmp(&a.count)
-                .then_with(|| a.location.file().cmp(b.location.file()))
-                .then_with(|| a.location.line().cmp(&b.location.line()))
+                .then_with(|| a.call_site().cmp(&b.call_site()))
         });
         findings.push(Finding {
             kind,
@@ -283,7 +322,9 @@ struct Tally<'a> {
     total: Duration,
     first: Option<&'a str>,
     identical: bool,
-    sites: HashMap<&'static Location<'static>, u64>,
+    /// Per call site, how many actions, and its file as a `'static` string
+    /// when the site was known at the start (no copy needed).
+    sites: HashMap<CallSite<'a>, (u64, Option<&'static str>)>,
 }
 
 #[cfg(test)]
@@ -292,6 +333,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::{FindingKind, FindingRules, find_with};
+    use crate::CallSite;
     use crate::analysis::normalise::normalise;
     use crate::analysis::statement::RepeatedStatement;
     use crate::{Action, Timeline};
@@ -359,7 +401,7 @@ mod tests {
         assert!(
             team.call_sites()
                 .iter()
-                .all(|site| site.location().file() == file!())
+                .all(|site| site.call_site().file() == file!())
         );
     }
 
@@ -542,11 +584,11 @@ mod tests {
         };
         let members: Vec<(usize, &Action)> = actions.iter().map(|a| (0, a)).collect();
         let site_of = |action: &Action| {
-            Some(if action.detail().ends_with('1') {
+            Some(CallSite::from(if action.detail().ends_with('1') {
                 second
             } else {
                 first
-            })
+            }))
         };
 
         let rules = FindingRules::new();
@@ -558,7 +600,7 @@ mod tests {
         let sites: Vec<(u32, u64)> = found[0]
             .call_sites()
             .iter()
-            .map(|s| (s.location().line(), s.count()))
+            .map(|s| (s.call_site().line(), s.count()))
             .collect();
         assert_eq!(sites, [(first.line(), 2), (second.line(), 1)]);
 

@@ -10,7 +10,7 @@ use super::normalise::normalise;
 use super::statement::RepeatedStatement;
 use crate::text::one_line;
 use crate::time::millis;
-use crate::{Action, Outcome, Snapshot, TraceId};
+use crate::{Action, CallSite, Outcome, Snapshot, TraceId};
 
 /// The most of a category any text report shows: a category is a short
 /// label, and one that is not must not widen every line.
@@ -514,9 +514,8 @@ impl fmt::Display for Summary {
                 for site in sites.iter().take(CALL_SITES) {
                     write!(
                         f,
-                        "\n         at {}:{} ({}×)",
-                        one_line(site.location().file(), 120),
-                        site.location().line(),
+                        "\n         at {} ({}×)",
+                        one_line(&site_text(&site.call_site()), 120),
                         site.count()
                     )?;
                 }
@@ -562,4 +561,13 @@ pub(crate) fn call_site_text(action: &Action) -> String {
         .call_site()
         .map(|site| format!("  (at {})", one_line(&site.to_string(), 300)))
         .unwrap_or_default()
+}
+
+/// `file:line`, or the function where the build has no line tables.
+fn site_text(site: &CallSite<'_>) -> String {
+    if site.has_location() {
+        format!("{}:{}", site.file(), site.line())
+    } else {
+        site.to_string()
+    }
 }

@@ -10,6 +10,8 @@
 //!   concurrent on overlap), for bridges that cannot handle an error;
 //! - `record_ended_now`: add an action that ended now, for events that
 //!   report a duration when their work finished;
+//!   both take as call site the one the application named for this
+//!   thread (`call_site.rs`, `with_call_site`), else none;
 //! - `start_for_timed`: what `#[timed]` expands to, refused only on a
 //!   strict timeline;
 //! - `max_detail_len` and `filter_detail`: the detail limits, for sources

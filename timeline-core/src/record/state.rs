@@ -413,16 +413,20 @@ impl Inner {
         &self,
         category: &Cow<'static, str>,
         detail: &Cow<'static, str>,
+        call_site: Option<&'static Location<'static>>,
     ) -> Option<Arc<str>> {
         match &self.config.backtraces {
             Backtraces::Never => None,
-            Backtraces::Always => Some(crate::backtrace::capture()),
+            Backtraces::Always => crate::backtrace::capture(),
+            Backtraces::WithoutCallSite if call_site.is_some() => None,
+            Backtraces::WithoutCallSite => crate::backtrace::capture(),
             Backtraces::If(predicate) => {
                 // A predicate that panics, or an action it starts itself,
                 // gets no backtrace.
                 detail::call_user_code(|| predicate(category, detail))
                     .unwrap_or(false)
                     .then(crate::backtrace::capture)
+                    .flatten()
             }
         }
     }
@@ -503,7 +507,7 @@ impl Inner {
         call_site: Option<&'static Location<'static>>,
     ) -> Result<Started, OverlapError> {
         let named = self.prepare(category, detail);
-        let backtrace = self.capture_backtrace(&named.category, &named.detail);
+        let backtrace = self.capture_backtrace(&named.category, &named.detail, call_site);
         let texts = Texts::new(named, Outcome::Ok, backtrace);
         self.start_prepared(texts, nested, on_overlap, call_site)
     }
@@ -639,7 +643,7 @@ impl Inner {
         call_site: Option<&'static Location<'static>>,
     ) {
         let attempted = self.prepare(category, detail);
-        let backtrace = self.capture_backtrace(&attempted.category, &attempted.detail);
+        let backtrace = self.capture_backtrace(&attempted.category, &attempted.detail, call_site);
         let attempted = Texts::new(attempted, outcome, backtrace);
         let mut state = self.lock();
         let (start_ns, overlapped) = state.place_finished(start_ns, end_ns);
@@ -678,7 +682,7 @@ impl Inner {
         outcome: Outcome,
     ) {
         let named = self.prepare(category, detail);
-        let backtrace = self.capture_backtrace(&named.category, &named.detail);
+        let backtrace = self.capture_backtrace(&named.category, &named.detail, None);
         let texts = Texts::new(named, outcome, backtrace);
         let at = Placed {
             start_ns,

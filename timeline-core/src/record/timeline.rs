@@ -196,8 +196,10 @@ impl Timeline {
         nested: bool,
     ) -> ActionGuard {
         // A bridge is called from a library's code, not the application's:
-        // where it was called from only a backtrace tells.
-        match self.try_start(category, detail, nested, OnOverlap::Concurrent, None) {
+        // where it was called from only the application can say
+        // (`with_call_site`), or a backtrace tell.
+        let call_site = crate::call_site::scoped();
+        match self.try_start(category, detail, nested, OnOverlap::Concurrent, call_site) {
             Ok(started) => started.guard(self),
             Err(_) => unreachable!("a start that may be concurrent is never refused"),
         }
@@ -296,8 +298,10 @@ impl Timeline {
     ) {
         let end_ns = self.inner.clock.now_ns().min(UNFINISHED - 1);
         let start_ns = end_ns.saturating_sub(saturating_nanos(duration));
+        // As in `start_unrefused`: the application's own word, if any.
+        let call_site = crate::call_site::scoped();
         self.inner
-            .push_recorded(category, detail, start_ns, end_ns, outcome, None);
+            .push_recorded(category, detail, start_ns, end_ns, outcome, call_site);
     }
 
     /// A snapshot of the stored actions, in start order. A nesting action

@@ -307,18 +307,28 @@ fn span_builder(
         attributes.push(KeyValue::new(semconv::TIMELINE_OUTCOME, "cancelled"));
     }
     if let Some(call_site) = action.call_site() {
-        attributes.push(KeyValue::new(
-            semconv::CODE_FILE_PATH,
-            call_site.file().to_owned(),
-        ));
-        attributes.push(KeyValue::new(
-            semconv::CODE_LINE_NUMBER,
-            i64::from(call_site.line()),
-        ));
-        attributes.push(KeyValue::new(
-            semconv::CODE_COLUMN_NUMBER,
-            i64::from(call_site.column()),
-        ));
+        // Without line tables a call site from a backtrace knows only its
+        // function: no file, line or column is claimed then.
+        if call_site.has_location() {
+            attributes.push(KeyValue::new(
+                semconv::CODE_FILE_PATH,
+                call_site.file().to_owned(),
+            ));
+            attributes.push(KeyValue::new(
+                semconv::CODE_LINE_NUMBER,
+                i64::from(call_site.line()),
+            ));
+            attributes.push(KeyValue::new(
+                semconv::CODE_COLUMN_NUMBER,
+                i64::from(call_site.column()),
+            ));
+        }
+        if let Some(function) = call_site.function() {
+            attributes.push(KeyValue::new(
+                semconv::CODE_FUNCTION_NAME,
+                function.to_owned(),
+            ));
+        }
     }
     if let Some(backtrace) = action.backtrace() {
         attributes.push(KeyValue::new(

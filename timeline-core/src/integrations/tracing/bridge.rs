@@ -2,6 +2,7 @@
 //! per-layer filter: what happens to each selected span and event.
 
 use std::cell::Cell;
+use std::panic::Location;
 use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
@@ -12,8 +13,8 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::rule::Rule;
 use super::values::{Capture, Values};
-use crate::carrier_span;
 use crate::{ActionGuard, Outcome, Timeline, current};
+use crate::{call_site, carrier_span};
 
 thread_local! {
     /// Set while the bridge calls into a timeline on this thread.
@@ -60,6 +61,17 @@ fn is_request_span(metadata: &Metadata<'_>) -> bool {
         && metadata.target() == carrier_span::TARGET
 }
 
+/// The span of [`with_call_site`](crate::WithCallSite::with_call_site).
+fn is_call_site_span(metadata: &Metadata<'_>) -> bool {
+    metadata.is_span()
+        && metadata.name() == call_site::NAME
+        && metadata.target() == call_site::TARGET
+}
+
+/// The call site a [`with_call_site`](crate::WithCallSite::with_call_site)
+/// span carries.
+struct SpanCallSite(&'static Location<'static>);
+
 /// The per-layer filter: enables the selected call sites and the request
 /// span, nothing else, so unselected call sites cost the bridge nothing and
 /// other layers see exactly what their own filters let through.
@@ -69,7 +81,9 @@ pub(super) struct Selection {
 
 impl Selection {
     fn wants(&self, metadata: &Metadata<'_>) -> bool {
-        is_request_span(metadata) || self.rules.iter().any(|rule| rule.selects(metadata))
+        is_request_span(metadata)
+            || is_call_site_span(metadata)
+            || self.rules.iter().any(|rule| rule.selects(metadata))
     }
 }
 
@@ -185,6 +199,12 @@ where
             }
             return;
         }
+        if is_call_site_span(metadata) {
+            if let Some(location) = call_site::scoped() {
+                span.extensions_mut().replace(SpanCallSite(location));
+            }
+            return;
+        }
         let Some(rule) = self.rule_for(metadata) else {
             return;
         };
@@ -229,10 +249,19 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if is_call_site_span(span.metadata()) {
+            // Entered by a driver's thread too: what it runs there was
+            // issued from that line. (Before the re-entry check: every
+            // enter has its exit.)
+            if let Some(SpanCallSite(location)) = span.extensions().get::<SpanCallSite>() {
+                call_site::enter_span(id.into_u64(), location);
+            }
+            return;
+        }
         if inside_timeline_call() {
             return;
         }
-        let Some(span) = ctx.span(id) else { return };
         let pending = |action: Option<&SpanAction>| {
             action.is_some_and(|action| matches!(action.state, SpanState::Pending))
         };
@@ -273,6 +302,11 @@ where
             }
         };
         span.extensions_mut().replace(action);
+    }
+
+    fn on_exit(&self, id: &Id, _: Context<'_, S>) {
+        // No lookup of the span: every request span is exited at every poll.
+        call_site::exit_span(id.into_u64());
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
