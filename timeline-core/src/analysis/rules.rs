@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::findings::Finding;
+use super::finding::Finding;
 use super::normalise::normalise;
 use crate::CallSite;
 

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use super::findings::{self, Detection, Finding};
+use super::finding::Finding;
+use super::findings::{self, Detection};
 use super::normalise::normalise;
 use super::statement::RepeatedStatement;
 use crate::text::one_line;
