@@ -1,6 +1,7 @@
 //! A span processor that panics in `on_end` loses that export only: the
 //! process lives, the next request's export goes through, and the panic is
-//! counted in `SpanExport::panicked`.
+//! counted in `SpanExport::panicked`; by hand, `export` hands the panic to
+//! its caller without aborting.
 //!
 //! Before this was contained, the panic unwound out of an action span's end
 //! while the request span was still open; that span's `Drop` ended it,
@@ -9,6 +10,7 @@
 //! test binary itself, run again with `CHILD` set.
 
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,9 +24,9 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
     InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, Span, SpanData, SpanProcessor,
 };
-use timeline_core::current;
-use timeline_core::integrations::opentelemetry::SpanExport;
+use timeline_core::integrations::opentelemetry::{RequestSpan, SpanExport, export};
 use timeline_core::integrations::tower::RequestTimelineLayer;
+use timeline_core::{Timeline, current};
 
 /// Set in the child process: run the scenario instead of spawning it.
 const CHILD: &str = "TIMELINE_TEST_EXPORT_PANIC_CHILD";
@@ -131,6 +133,20 @@ async fn child() {
     println!("{CHILD_OK}");
 }
 
+/// Runs the test `name` of this binary again in a child process with
+/// `CHILD` set: whether it succeeded, and its output to show.
+fn run_child(name: &str) -> (bool, String, String) {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stderr = format!("status: {}\nstderr:\n{stderr}", output.status);
+    (output.status.success(), stdout, stderr)
+}
+
 #[test]
 fn a_panicking_span_processor_loses_that_export_only() {
     if std::env::var_os(CHILD).is_some() {
@@ -141,28 +157,52 @@ fn a_panicking_span_processor_loses_that_export_only() {
             .block_on(child());
         return;
     }
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_panicking_span_processor_loses_that_export_only",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let shown = format!(
-        "status: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    assert!(output.status.success(), "the child died: {shown}");
+    let (success, stdout, stderr) = run_child("a_panicking_span_processor_loses_that_export_only");
+    let shown = format!("stdout:\n{stdout}\n{stderr}");
+    assert!(success, "the child died: {shown}");
     assert!(stdout.contains(CHILD_OK), "{shown}");
     // The panic did happen, on the export thread.
     assert!(stderr.contains(PANIC_MESSAGE), "{shown}");
     assert!(stderr.contains("timeline-otel-export"), "{shown}");
     // The action span's end panicked, then the request span's, ended after
     // the first panic was caught, not while it unwound.
+    assert_eq!(stderr.matches(PANIC_MESSAGE).count(), 2, "{shown}");
+}
+
+/// `export` called by hand: the processor's panic reaches the caller, as
+/// any callback's does, once the request span is ended.
+#[test]
+fn a_panic_in_a_direct_export_reaches_its_caller_without_aborting() {
+    if std::env::var_os(CHILD).is_some() {
+        let spans = InMemorySpanExporter::default();
+        let broken = Arc::new(AtomicBool::new(true));
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(Panicking {
+                broken: Arc::clone(&broken),
+                inner: SimpleSpanProcessor::new(spans.clone()),
+            })
+            .build();
+        let tracer = provider.tracer("timeline");
+        let timeline = Timeline::new();
+        timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+        timeline.start("SQL-main", "SELECT 2").unwrap().finish();
+        let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            export(&timeline, &tracer, RequestSpan::new("job"))
+        }));
+        let message = caught.expect_err("the panic reaches the caller");
+        assert_eq!(message.downcast_ref::<String>().unwrap(), PANIC_MESSAGE);
+        broken.store(false, Ordering::SeqCst);
+        export(&timeline, &tracer, RequestSpan::new("job"));
+        assert_eq!(spans.get_finished_spans().unwrap().len(), 3);
+        println!("{CHILD_OK}");
+        return;
+    }
+    let (success, stdout, stderr) =
+        run_child("a_panic_in_a_direct_export_reaches_its_caller_without_aborting");
+    let shown = format!("stdout:\n{stdout}\n{stderr}");
+    assert!(success, "the child died: {shown}");
+    assert!(stdout.contains(CHILD_OK), "{shown}");
+    // The first action's span, then the request span: the second action's
+    // span was never built.
     assert_eq!(stderr.matches(PANIC_MESSAGE).count(), 2, "{shown}");
 }
