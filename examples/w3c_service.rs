@@ -20,7 +20,7 @@ async fn main() -> std::io::Result<()> {
     let url = format!("http://{}{}", listener.local_addr()?, w3c::PATH);
     println!("the harness's service: {url}");
     println!(
-        "run the harness: cd tests/w3c-trace-context && SPEC_LEVEL=2 STRICT_LEVEL=2 python3 test.py {url}"
+        "run the harness: cd tests/w3c-trace-context && SPEC_LEVEL=2 STRICT_LEVEL=2 /usr/bin/python3 test.py {url}"
     );
     axum::serve(listener, w3c::router()).await
 }

@@ -146,7 +146,8 @@ impl fmt::Debug for SpanId {
 
 /// A non-zero pseudo-random number, without a dependency: std's randomly
 /// keyed SipHash over a process-wide counter and the time. Ids need to be
-/// unique, not secret.
+/// unique, not secret; and under a random key SipHash's bits are uniform,
+/// which is what the `random-trace-id` flag promises of a new trace id.
 fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
