@@ -1,7 +1,9 @@
 //! The service W3C's trace-context test harness drives, built only on the
 //! public API: axum with the request layer reading and starting traces
 //! (`RequestTimelineLayer::new().trace_context(true)`), and reqwest with
-//! [`TraceContextMiddleware`] carrying them on to the calls it makes.
+//! [`TraceContextMiddleware`] carrying them on to the calls it makes: each
+//! call an action, and an operation with a span id of its own, which its
+//! `traceparent` names as the parent.
 //!
 //! The harness (vendored in `tests/w3c-trace-context/`) POSTs a JSON list
 //! of `{"url": …, "arguments": …}` to `/test`, with the `traceparent` and

@@ -3,11 +3,12 @@
 //! continued trace or a new one, never a panic nor a header W3C forbids.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use serde_json::Value;
-use timeline_core::{Timeline, TraceContext};
+use timeline_core::{SpanId, Timeline, TraceContext};
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
@@ -189,6 +190,143 @@ fn the_first_trace_context_of_a_timeline_stays() {
     assert_eq!(timeline.trace_context(), Some(first.clone()));
     // Clones share it: it is the timeline's.
     assert_eq!(timeline.clone().trace_id(), Some(first.trace_id()));
+}
+
+// --- a span id per outgoing call ------------------------------------------
+
+/// A timeline continuing `TRACEPARENT`, and its request's context.
+fn traced() -> (Timeline, TraceContext) {
+    let timeline = Timeline::new();
+    let request = TraceContext::parse(TRACEPARENT, None).unwrap();
+    timeline.set_trace_context(request.clone());
+    (timeline, request)
+}
+
+/// The parent id `inject_current` sends from `timeline` now.
+fn parent_sent(timeline: &Timeline) -> SpanId {
+    let mut headers = HeaderMap::new();
+    assert!(timeline.scope(|| TraceContext::inject_current(&mut headers)));
+    let sent = TraceContext::from_headers(&headers).unwrap();
+    assert_eq!(
+        sent.trace_id().to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    sent.parent_span_id().unwrap()
+}
+
+#[test]
+fn each_action_that_calls_names_itself_once_and_readers_learn_its_id() {
+    let (timeline, request) = traced();
+    timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    let first = timeline.start("HTTP-GET", "http://b/1").unwrap();
+    let one = parent_sent(&timeline);
+    // A retry inside the same action: the same operation.
+    assert_eq!(parent_sent(&timeline), one);
+    assert_eq!(first.trace_context().unwrap().span_id(), one);
+    first.finish();
+    let two = timeline
+        .start("HTTP-GET", "http://b/2")
+        .unwrap()
+        .trace_context()
+        .unwrap();
+    assert_eq!(two.parent_span_id(), Some(request.span_id()));
+    // Between actions: the request's span.
+    assert_eq!(parent_sent(&timeline), request.span_id());
+    let ids: HashSet<SpanId> = [one, two.span_id(), request.span_id()].into();
+    assert_eq!(ids.len(), 3);
+
+    let snapshot = timeline.snapshot();
+    let calls: Vec<Option<SpanId>> = (0..3).map(|n| snapshot.call_span_id(n)).collect();
+    assert_eq!(calls, [None, Some(one), Some(two.span_id())]);
+    assert_eq!(snapshot.call_span_id(3), None);
+}
+
+#[test]
+fn a_call_span_id_follows_its_action_when_reports_sort_by_start() {
+    let (timeline, _) = traced();
+    std::thread::sleep(Duration::from_millis(2));
+    let call = timeline.start("HTTP-GET", "http://b/1").unwrap();
+    let sent = call.trace_context().unwrap().span_id();
+    call.finish();
+    // Recorded after the call, but it started before: stored second,
+    // first in start order.
+    let at_the_start = Instant::now() - timeline.elapsed();
+    timeline.record("SQL-main", "SELECT 1", at_the_start, Duration::ZERO);
+    let snapshot = timeline.snapshot();
+    let actions = snapshot.actions();
+    assert_eq!(actions[0].category(), "SQL-main");
+    assert_eq!(actions[1].category(), "HTTP-GET");
+    assert_eq!(snapshot.call_span_id(0), None);
+    assert_eq!(snapshot.call_span_id(1), Some(sent));
+}
+
+#[test]
+fn while_actions_overlap_a_call_outside_a_guard_names_the_request() {
+    let (timeline, request) = traced();
+    let open = timeline.start("HTTP-GET", "http://b/1").unwrap();
+    let concurrent = timeline.scope(|| {
+        timeline_core::__private::TimedCall::start_async("HTTP-GET", false, || "http://b/2")
+    });
+    assert!(timeline.actions()[1].is_concurrent());
+    // Which of the two makes it is not known.
+    assert_eq!(parent_sent(&timeline), request.span_id());
+    // A guard knows its own action.
+    assert_ne!(open.trace_context().unwrap().span_id(), request.span_id());
+    drop(concurrent);
+    // One action left: it is the call.
+    assert_eq!(
+        parent_sent(&timeline),
+        open.trace_context().unwrap().span_id()
+    );
+    open.finish();
+}
+
+#[test]
+fn a_nesting_action_alone_is_not_a_call() {
+    let (timeline, request) = traced();
+    let transaction = timeline.start_nested("SQL-main", "transaction").unwrap();
+    assert_eq!(parent_sent(&timeline), request.span_id());
+    transaction.finish();
+    assert_eq!(timeline.snapshot().call_span_id(0), None);
+}
+
+#[test]
+fn a_full_timeline_names_the_request_whose_span_is_exported() {
+    // Not stored: there will be no span with the action's id.
+    let timeline = Timeline::builder().max_actions(1).build();
+    let request = TraceContext::parse(TRACEPARENT, None).unwrap();
+    timeline.set_trace_context(request.clone());
+    timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    let dropped = timeline.start("HTTP-GET", "http://b/1").unwrap();
+    assert_eq!(parent_sent(&timeline), request.span_id());
+    assert_eq!(dropped.trace_context(), Some(request.clone()));
+    drop(dropped);
+    assert_eq!(timeline.dropped(), 1);
+
+    // Stored, but no room left for its id.
+    let probe = Timeline::new();
+    drop(probe.start("HTTP-GET", "http://b/1").unwrap());
+    let one_action = timeline_core::__hooks::held_bytes(&probe);
+    let timeline = Timeline::builder().max_bytes(one_action).build();
+    timeline.set_trace_context(request.clone());
+    let call = timeline.start("HTTP-GET", "http://b/1").unwrap();
+    assert_eq!(call.trace_context(), Some(request.clone()));
+    drop(call);
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline.snapshot().call_span_id(0), None);
+    assert_eq!(timeline_core::__hooks::held_bytes(&timeline), one_action);
+}
+
+#[test]
+fn without_a_trace_context_nothing_is_sent_and_no_id_drawn() {
+    let timeline = Timeline::new();
+    let call = timeline.start("HTTP-GET", "http://b/1").unwrap();
+    assert_eq!(call.trace_context(), None);
+    let mut headers = HeaderMap::new();
+    assert!(!timeline.scope(|| TraceContext::inject_current(&mut headers)));
+    assert!(headers.is_empty());
+    call.finish();
+    assert_eq!(timeline.snapshot().call_span_id(0), None);
 }
 
 /// Whether W3C says to continue the trace of this `traceparent`: around

@@ -6,7 +6,10 @@
 //! Reports and the summary line then name the trace id, so an OOPS report
 //! leads to the trace in Jaeger, Tempo or any OTLP backend; spans exported
 //! with the `opentelemetry` feature continue that trace; and outgoing calls
-//! carry it on in a `traceparent` header.
+//! carry it on in a `traceparent` header. As W3C's processing model has
+//! it, each call is an operation of its own: the action that makes it gets
+//! a span id, which the call names as its parent and the export gives the
+//! action's span (see [`ActionGuard::trace_context`](crate::ActionGuard::trace_context)).
 //!
 //! Parsing and propagation follow W3C Trace Context Level 2 (the
 //! `spec/` of the w3c/trace-context repository, checked against W3C's own
@@ -108,8 +111,9 @@ impl SpanId {
         self.0
     }
 
-    /// A new random id.
-    fn random() -> SpanId {
+    /// A new random id: what an outgoing call costs (see
+    /// `record/calls.rs`).
+    pub(crate) fn random() -> SpanId {
         SpanId(random_u64().to_be_bytes())
     }
 }
@@ -170,8 +174,11 @@ fn random_u64() -> u64 {
 ///
 /// A request either continues its caller's trace ([`parse`](Self::parse)
 /// a `traceparent`) or starts one ([`new_trace`](Self::new_trace)); either
-/// way it gets a span id of its own, which outgoing calls name as their
-/// parent ([`traceparent`](Self::traceparent)).
+/// way it gets a span id of its own. Each action that makes an outgoing
+/// call gets one too, and its calls name it as their parent
+/// ([`ActionGuard::trace_context`](crate::ActionGuard::trace_context)):
+/// the context of such an action is the request's with the action's span
+/// id, and the request's span as its parent.
 ///
 /// ```
 /// use timeline_core::{TraceContext, Timeline};
@@ -184,8 +191,10 @@ fn random_u64() -> u64 {
 /// timeline.set_trace_context(context.clone());
 /// assert_eq!(timeline.trace_id(), Some(context.trace_id()));
 ///
-/// // What an outgoing call sends: same trace, this request as the parent.
-/// let outgoing = context.traceparent();
+/// // What a call from the action `call` sends: same trace, the call's
+/// // own span as the parent.
+/// let call = timeline.start("HTTP-GET", "http://bugs.internal/").unwrap();
+/// let outgoing = call.trace_context().unwrap().traceparent();
 /// assert!(outgoing.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
 /// assert!(outgoing.ends_with("-01"));
 /// assert_eq!(context.tracestate(), Some("congo=t61rcWkgMzE"));
@@ -327,9 +336,12 @@ impl TraceContext {
         self.trace_id
     }
 
-    /// This request's own span id: the parent that outgoing calls name, and
-    /// (with `TimelineIdGenerator`, feature `opentelemetry`) the id of the
-    /// exported request span.
+    /// The span id of this context: for a request's own context, the id of
+    /// the request's span (with `TimelineIdGenerator`, feature
+    /// `opentelemetry`, the exported request span's), which calls made
+    /// outside any action name as their parent; for a call's
+    /// ([`ActionGuard::trace_context`](crate::ActionGuard::trace_context)),
+    /// the id of the call's action.
     pub fn span_id(&self) -> SpanId {
         self.span_id
     }
@@ -381,9 +393,25 @@ impl TraceContext {
         self.trace_state.as_deref()
     }
 
+    /// The context of an operation of this request with its own span id,
+    /// `span_id`: an action that is an outgoing call. Its parent is this
+    /// request's span; all else is the request's.
+    pub(crate) fn for_call(&self, span_id: SpanId) -> TraceContext {
+        TraceContext {
+            span_id,
+            parent_span_id: Some(self.span_id),
+            ..self.clone()
+        }
+    }
+
     /// The `traceparent` header value for an outgoing call made by this
-    /// request: version `00`, the trace id, this request's span id as the
+    /// span: version `00`, the trace id, this context's span id as the
     /// parent, and the `sampled` and `random-trace-id` flags.
+    ///
+    /// For a request's own context that names the request's span. W3C
+    /// wants each call to name a span of its own: take the context of the
+    /// call's action instead
+    /// ([`ActionGuard::trace_context`](crate::ActionGuard::trace_context)).
     pub fn traceparent(&self) -> String {
         let flags =
             if self.sampled { FLAG_SAMPLED } else { 0 } | if self.random { FLAG_RANDOM } else { 0 };
@@ -548,6 +576,7 @@ mod headers {
     use http::{HeaderMap, HeaderName, HeaderValue};
 
     use super::{MAX_TRACESTATE_INPUT, TraceContext};
+    use crate::record::CallCover;
 
     const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
     const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
@@ -629,23 +658,65 @@ mod headers {
         /// no timeline is current or it carries no trace context.
         ///
         /// Call it where an HTTP client request is built inside a handler,
-        /// or from a client middleware (reqwest-middleware, a tower
-        /// `map_request`).
+        /// or from a client middleware (a tower `map_request`; for
+        /// reqwest-middleware there is
+        /// [`TraceContextMiddleware`](crate::integrations::reqwest_middleware::TraceContextMiddleware)).
+        ///
+        /// **Which span is the parent.** Called while an action is open —
+        /// the `HTTP-GET` you started around the call, a `#[timed]`
+        /// wrapper's, the action the `tracing` bridge records for a
+        /// tower-http or reqwest-tracing client span — that action becomes
+        /// the call: it gets a span id of its own (drawn once, one random
+        /// number), the header names it as the parent, and the
+        /// `opentelemetry` export gives its span that id, so the service
+        /// called hangs under the call in a trace viewer. Outside any
+        /// action the parent is the request's span. What is open is the
+        /// timeline's one non-nesting action, whichever task started it:
+        /// while [concurrent](crate::Action::is_concurrent) actions run,
+        /// which of them makes the call is not known, and the parent is the
+        /// request's span. Where you hold the call's guard,
+        /// [`ActionGuard::trace_context`](crate::ActionGuard::trace_context)
+        /// names exactly that action.
         ///
         /// ```
         /// use http::HeaderMap;
         /// use timeline_core::{TraceContext, Timeline};
         ///
         /// let timeline = Timeline::new();
-        /// timeline.set_trace_context(TraceContext::new_trace(true));
+        /// let request = TraceContext::new_trace(true);
+        /// timeline.set_trace_context(request.clone());
+        /// let parent = |headers: &HeaderMap| {
+        ///     TraceContext::from_headers(headers).unwrap().parent_span_id().unwrap()
+        /// };
+        ///
+        /// // Outside any action: the request's span.
         /// let mut headers = HeaderMap::new();
         /// assert!(timeline.scope(|| TraceContext::inject_current(&mut headers)));
-        /// assert!(headers.contains_key("traceparent"));
+        /// assert_eq!(parent(&headers), request.span_id());
+        ///
+        /// // Inside one: that action's span, one per call.
+        /// let mut first = HeaderMap::new();
+        /// let call = timeline.start("HTTP-GET", "http://bugs.internal/1").unwrap();
+        /// timeline.scope(|| TraceContext::inject_current(&mut first));
+        /// call.finish();
+        /// let mut second = HeaderMap::new();
+        /// let call = timeline.start("HTTP-GET", "http://bugs.internal/2").unwrap();
+        /// timeline.scope(|| TraceContext::inject_current(&mut second));
+        /// call.finish();
+        /// assert_ne!(parent(&first), parent(&second));
+        /// assert_eq!(timeline.snapshot().call_span_id(1), Some(parent(&second)));
+        ///
         /// assert!(!TraceContext::inject_current(&mut HeaderMap::new())); // nothing current
         /// ```
         pub fn inject_current(headers: &mut HeaderMap) -> bool {
-            let Some(context) = crate::current().and_then(|timeline| timeline.trace_context())
-            else {
+            let Some(timeline) = crate::current() else {
+                return false;
+            };
+            let context = match timeline.call_cover() {
+                CallCover::Covered(context) => context,
+                CallCover::Bare => timeline.trace_context(),
+            };
+            let Some(context) = context else {
                 return false;
             };
             context.inject(headers);

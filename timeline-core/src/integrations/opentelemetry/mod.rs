@@ -40,9 +40,16 @@
 //!   span as its parent, and — with [`TimelineIdGenerator`] installed in the
 //!   SDK — the span id the request sent downstream in `traceparent`. A
 //!   timeline without a trace context gets a new trace from the SDK.
-//!   The services a request calls with its `traceparent` become children of
-//!   this request span: an action's span id is only drawn at export, after
-//!   the call went out, so it cannot be the parent they were told about.
+//! - **A call's span is the parent of the service it called.** An action
+//!   that made an outgoing call got a span id of its own when the call was
+//!   made, which the call named as its parent in `traceparent`
+//!   ([`ActionGuard::trace_context`](crate::ActionGuard::trace_context),
+//!   `TraceContext::inject_current`, the reqwest middleware); with
+//!   [`TimelineIdGenerator`] installed, that action's span gets that id
+//!   ([`Snapshot::call_span_id`](crate::Snapshot::call_span_id)), so the
+//!   called service's request span hangs under the call's span. A call
+//!   made outside any action names the request span. Every other span id
+//!   is drawn by the SDK.
 //! - **One child span per action**, named after its category, from its
 //!   start to its end (an unfinished action ends at the export, marked
 //!   `timeline.unfinished`). Actions inside a nesting action
@@ -240,18 +247,20 @@ impl RequestSpan {
 /// assert_eq!(transaction.parent_span_id, request.span_id());
 /// ```
 pub fn export<T: Tracer>(timeline: &Timeline, tracer: &T, request: RequestSpan) -> SpanContext {
-    let baseline = timeline.baseline();
+    // One read: the actions, the calls' span ids and the end agree.
+    let snapshot = timeline.snapshot();
+    let baseline = snapshot.baseline();
     let at = |offset: Duration| baseline.checked_add(offset).unwrap_or(baseline);
-    let actions = timeline.actions();
-    let end = request.end.unwrap_or_else(|| timeline.elapsed());
-    let trace = timeline.trace_context();
+    let actions = snapshot.actions();
+    let end = request.end.unwrap_or_else(|| snapshot.elapsed());
+    let trace = snapshot.trace_context();
 
     let mut attributes = request.attributes.clone();
     attributes.push(KeyValue::new(
         semconv::TIMELINE_ACTIONS,
         i64::try_from(actions.len()).unwrap_or(i64::MAX),
     ));
-    let dropped = timeline.dropped();
+    let dropped = snapshot.dropped();
     if dropped > 0 {
         attributes.push(KeyValue::new(
             semconv::TIMELINE_DROPPED,
@@ -262,10 +271,8 @@ pub fn export<T: Tracer>(timeline: &Timeline, tracer: &T, request: RequestSpan) 
         .with_kind(request.kind.clone())
         .with_start_time(baseline)
         .with_attributes(attributes);
-    let parent = trace.as_ref().map_or_else(Context::new, parent_context);
-    let own_id = trace
-        .as_ref()
-        .map(|t| SpanId::from_bytes(t.span_id().to_bytes()));
+    let parent = trace.map_or_else(Context::new, parent_context);
+    let own_id = trace.map(|t| SpanId::from_bytes(t.span_id().to_bytes()));
     let mut root = ids::with_span_id(own_id, || tracer.build_with_context(builder, &parent));
     let root_context = root.span_context().clone();
     let root_parent = Context::new().with_remote_span_context(root_context.clone());
@@ -278,12 +285,18 @@ pub fn export<T: Tracer>(timeline: &Timeline, tracer: &T, request: RequestSpan) 
         // The nesting actions still open at the current action's start: its
         // parent is the innermost.
         let mut open: Vec<(Duration, Context)> = Vec::new();
-        for action in &actions {
+        for (index, action) in actions.iter().enumerate() {
             while open.last().is_some_and(|(end, _)| *end <= action.start()) {
                 open.pop();
             }
             let parent = open.last().map_or(&root_parent, |(_, cx)| cx);
-            let mut span = tracer.build_with_context(span_builder(action, &request, at), parent);
+            // A call's span gets the id its call named as parent.
+            let call_id = snapshot
+                .call_span_id(index)
+                .map(|id| SpanId::from_bytes(id.to_bytes()));
+            let builder = span_builder(action, &request, at);
+            let mut span =
+                ids::with_span_id(call_id, || tracer.build_with_context(builder, parent));
             if let Some(status) = status(action.outcome()) {
                 span.set_status(status);
             }
