@@ -183,7 +183,8 @@
 //!
 //! Across services, a timeline carries its request's W3C [`TraceContext`]
 //! (the layer reads `traceparent`; outgoing calls get it with
-//! [`TraceContext::inject_current`]), reports name the trace id, and the
+//! [`TraceContext::inject_current`], each call's action a span of its own
+//! that the call names as its parent), reports name the trace id, and the
 //! `opentelemetry` feature exports finished timelines as spans to any
 //! OpenTelemetry tracer.
 //!

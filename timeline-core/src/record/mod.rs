@@ -17,15 +17,23 @@
 //! - `max_detail_len` and `filter_detail`: the detail limits, for sources
 //!   that render or filter text themselves;
 //! - `action_count` and `with_timings`: the summary line's count and the
-//!   time per action without copying any detail.
+//!   time per action without copying any detail;
+//! - `call_cover` and `start_call`: outgoing calls made outside a guard
+//!   (`TraceContext::inject_current`, the reqwest middleware) — which
+//!   action a call belongs to, which then gets a span id of its own, or a
+//!   new action for the call alone. `ActionGuard::trace_context` (public)
+//!   does it for a given action, and `Snapshot::call_span_id` tells
+//!   readers which actions became calls, under which span id.
 //!
 //! Inside, in layers: `timeline.rs` (the handle) and `guard.rs` (its guard)
 //! call `state.rs` (the state machine under the lock: the rule that
 //! actions do not overlap), which stores [`Texts`](texts) prepared by
-//! `detail.rs` into `slots.rs`.
+//! `detail.rs` into `slots.rs`, and the span ids of the actions that
+//! became calls in `calls.rs`, a table beside the slots.
 
 mod action;
 mod builder;
+mod calls;
 mod config;
 mod detail;
 mod guard;
@@ -42,4 +50,6 @@ pub use builder::TimelineBuilder;
 pub use guard::ActionGuard;
 pub use pauses::FindingsPause;
 pub use snapshot::Snapshot;
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
+pub(crate) use state::CallCover;
 pub use timeline::Timeline;

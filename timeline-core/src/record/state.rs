@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::Timeline;
 use super::action::{Action, Outcome};
+use super::calls::Calls;
 use super::config::{Backtraces, Config};
 use super::detail;
 use super::detail::{excerpt_name, name_heap_bytes};
@@ -20,6 +21,7 @@ use super::texts::{SlotTexts, StaticTexts, Texts};
 use crate::clock::Clock;
 use crate::overlap::{ActionName, OverlapError, Violation};
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::trace_context::{SpanId, TraceContext};
 
 /// The slot of an action that was counted in `dropped()` instead of stored.
 pub(super) const NOT_STORED: usize = usize::MAX;
@@ -61,8 +63,12 @@ pub(super) struct State {
     /// what a recorded action starting before the floor overlapped.
     floor_slot: Option<usize>,
     /// What the timeline holds, in bytes, against `max_bytes`: slots
-    /// (whole chunks), owned strings, outcomes, backtraces, violations.
+    /// (whole chunks), owned strings, outcomes, backtraces, violations,
+    /// calls.
     pub(super) bytes: usize,
+    /// The actions that became outgoing calls, with their span ids, and
+    /// the concurrent actions still running (see `calls.rs`).
+    pub(super) calls: Calls,
 }
 
 #[derive(Clone, Copy)]
@@ -71,6 +77,23 @@ pub(super) enum Open {
     /// Counted in `dropped()`, but still blocking: the rules do not change
     /// when the timeline is full. ActionName by `State::open_not_stored`.
     NotStored,
+}
+
+/// What a call made now, outside any guard, belongs to (see
+/// [`Timeline::call_cover`]).
+#[derive(Debug)]
+#[cfg_attr(
+    not(any(feature = "tower", feature = "reqwest-middleware")),
+    allow(dead_code)
+)]
+pub(crate) enum CallCover {
+    /// The open action, or the request when actions overlap and which one
+    /// holds the call is not known: the trace context the call carries, if
+    /// the timeline has one.
+    Covered(Option<TraceContext>),
+    /// No action is open around it, or only one started for another call:
+    /// the call may be an action of its own ([`Timeline::start_call`]).
+    Bare,
 }
 
 /// What a start does when a non-nesting action is unfinished.
@@ -386,8 +409,56 @@ impl Inner {
             elapsed: Duration::from_nanos(as_of),
             baseline: self.clock.baseline_wall(),
             trace_context: self.trace_context.get().cloned(),
+            calls: state.calls.span_ids(),
             finding_rules: self.config.finding_rules.clone(),
             paused,
+        }
+    }
+
+    /// The span id of the action at `slot` as an outgoing call, drawn at
+    /// its first call; `None` if it was not stored or there is no room.
+    pub(super) fn mark_call(&self, slot: u32, dedicated: bool) -> Option<SpanId> {
+        if slot == u32::MAX {
+            return None;
+        }
+        let mut state = self.lock();
+        let state = &mut *state;
+        state
+            .calls
+            .mark(slot, dedicated, &mut state.bytes, self.config.max_bytes)
+    }
+
+    /// What a call made now, outside any guard, belongs to: the open
+    /// non-nesting action, which then becomes a call, unless it was started
+    /// for a call of its own. While a concurrent action runs, which action
+    /// holds the call is not known: it is the request's.
+    pub(super) fn call_cover(&self) -> CallCover {
+        let trace = self.trace_context.get();
+        let mut state = self.lock();
+        if state.calls.concurrent_may_hold_a_call() {
+            return CallCover::Covered(trace.cloned());
+        }
+        match state.open {
+            None => CallCover::Bare,
+            Some(Open::NotStored) => CallCover::Covered(trace.cloned()),
+            Some(Open::Stored(index)) => {
+                let slot = guard_slot(index);
+                if state.calls.is_dedicated(slot) {
+                    return CallCover::Bare;
+                }
+                let Some(trace) = trace else {
+                    return CallCover::Covered(None);
+                };
+                let state = &mut *state;
+                let span_id =
+                    state
+                        .calls
+                        .mark(slot, false, &mut state.bytes, self.config.max_bytes);
+                CallCover::Covered(Some(match span_id {
+                    Some(span_id) => trace.for_call(span_id),
+                    None => trace.clone(),
+                }))
+            }
         }
     }
 
@@ -604,6 +675,11 @@ impl Inner {
             call_site,
         };
         let slot = self.store(state, attempted, at);
+        if slot != NOT_STORED {
+            state
+                .calls
+                .started_concurrent(guard_slot(slot), &mut state.bytes);
+        }
         state.note_violation(open, noted, start_ns, &self.config);
         Started::new(guard_slot(slot), start_ns, false)
     }

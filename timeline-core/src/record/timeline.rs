@@ -14,7 +14,7 @@ use super::detail;
 use super::guard::ActionGuard;
 use super::slots::UNFINISHED;
 use super::snapshot::Snapshot;
-use super::state::{Inner, OnOverlap, Started};
+use super::state::{CallCover, Inner, OnOverlap, Started};
 use crate::clock::saturating_nanos;
 use crate::overlap::{OverlapError, Violation};
 use crate::trace_context::{TraceContext, TraceId};
@@ -188,7 +188,14 @@ impl Timeline {
     /// [concurrent](Action::is_concurrent) and the overlap is noted as a
     /// [`Violation`].
     #[inline]
-    #[cfg_attr(not(any(feature = "tracing", feature = "diesel")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(
+            feature = "tracing",
+            feature = "diesel",
+            feature = "reqwest-middleware"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn start_unrefused(
         &self,
         category: Cow<'static, str>,
@@ -549,6 +556,39 @@ impl Timeline {
     /// What the timeline counts against its `max_bytes`.
     pub(crate) fn held_bytes(&self) -> usize {
         self.inner.held_bytes()
+    }
+
+    /// What a call made now outside any guard belongs to, for
+    /// `TraceContext::inject_current` and the reqwest middleware: the open
+    /// non-nesting action, which becomes a call (its span id drawn at the
+    /// first ask); the request, while concurrent actions make it unclear
+    /// which action holds the call; or nothing, when no action is open or
+    /// only one started for another call ([`start_call`](Self::start_call)).
+    #[cfg_attr(
+        not(any(feature = "tower", feature = "reqwest-middleware")),
+        allow(dead_code)
+    )]
+    pub(crate) fn call_cover(&self) -> CallCover {
+        self.inner.call_cover()
+    }
+
+    /// Starts an action that is one outgoing call and nothing else, never
+    /// refused (concurrent on overlap), with its span id drawn now: a call
+    /// made while it is open is another call, not part of it. Returns the
+    /// trace context the call carries, if the timeline has one.
+    #[cfg_attr(not(feature = "reqwest-middleware"), allow(dead_code))]
+    pub(crate) fn start_call(
+        &self,
+        category: Cow<'static, str>,
+        detail: Cow<'static, str>,
+    ) -> (ActionGuard, Option<TraceContext>) {
+        let guard = self.start_unrefused(category, detail, false);
+        let span_id = self.inner.mark_call(guard.slot(), true);
+        let context = self.inner.trace_context.get().map(|trace| match span_id {
+            Some(span_id) => trace.for_call(span_id),
+            None => trace.clone(),
+        });
+        (guard, context)
     }
 }
 

@@ -90,6 +90,9 @@ struct Shared {
     export: Arc<ExportFn>,
     queue: OnceLock<Option<Arc<Queue>>>,
     dropped: AtomicU64,
+    /// Shared with the export thread, which must not hold `Shared`: its
+    /// drop is what ends that thread.
+    panicked: Arc<AtomicU64>,
 }
 
 impl Drop for Shared {
@@ -173,6 +176,7 @@ impl fmt::Debug for SpanExport {
             .field("honour_sampled_flag", &self.honour_sampled_flag)
             .field("queue_capacity", &self.queue_capacity)
             .field("dropped", &self.dropped())
+            .field("panicked", &self.panicked())
             .finish_non_exhaustive()
     }
 }
@@ -192,6 +196,7 @@ impl SpanExport {
                 }),
                 queue: OnceLock::new(),
                 dropped: AtomicU64::new(0),
+                panicked: Arc::default(),
             }),
             always_export_oops: true,
             sample_fraction: 1.0,
@@ -239,6 +244,27 @@ impl SpanExport {
     /// export thread could not be started.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// How many exports a panic cut short: in the tracer, a span processor
+    /// or an exporter — user code. Such an export loses the spans not yet
+    /// handed over when it panicked (the request span is still ended, see
+    /// [`export`](super::export)); the export thread goes on with the next.
+    /// The panic itself is reported by the panic hook, as any panic is.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use opentelemetry::trace::noop::NoopTracer;
+    /// use timeline_core::integrations::opentelemetry::{RequestSpan, SpanExport};
+    /// use timeline_core::Timeline;
+    ///
+    /// let export = SpanExport::new(NoopTracer::new());
+    /// export.export(Timeline::new(), RequestSpan::new("job"));
+    /// assert!(export.flush(Duration::from_secs(5)));
+    /// assert_eq!(export.panicked(), 0);
+    /// ```
+    pub fn panicked(&self) -> u64 {
+        self.shared.panicked.load(Ordering::Relaxed)
     }
 
     /// Queues `timeline` for export on the export thread; `false` if it was
@@ -332,6 +358,7 @@ impl SpanExport {
                 });
                 let jobs = Arc::clone(&queue);
                 let export = Arc::clone(&self.shared.export);
+                let panicked = Arc::clone(&self.shared.panicked);
                 std::thread::Builder::new()
                     .name("timeline-otel-export".into())
                     .spawn(move || {
@@ -342,9 +369,11 @@ impl SpanExport {
                                     Job::Export(timeline, request) => {
                                         // The tracer and exporters are user
                                         // code: a panic loses this export only.
-                                        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-                                            export(&timeline, request)
-                                        }));
+                                        let export =
+                                            AssertUnwindSafe(|| export(&timeline, request));
+                                        if panic::catch_unwind(export).is_err() {
+                                            panicked.fetch_add(1, Ordering::Relaxed);
+                                        }
                                     }
                                     Job::Flush(done) => {
                                         let _ = done.send(());
@@ -437,6 +466,7 @@ mod tests {
                 }),
                 queue: OnceLock::new(),
                 dropped: AtomicU64::new(0),
+                panicked: Arc::default(),
             }),
             ..SpanExport::new(NoopTracer::new()).queue_capacity(4)
         };
