@@ -446,6 +446,7 @@ pub(crate) fn annotation(action: &Action) -> String {
     match (action.duration(), action.outcome()) {
         (None, _) => " (unfinished)".to_owned(),
         (Some(_), Outcome::Ok) => String::new(),
+        (Some(_), Outcome::NotReported) => " (outcome not reported)".to_owned(),
         (Some(_), outcome) => format!(" ({})", one_line(&outcome.to_string(), 80)),
     }
 }
