@@ -58,6 +58,8 @@ pub struct Summary {
     violations: usize,
     /// The distributed trace, named at the end of the log line.
     trace_id: Option<TraceId>,
+    /// Actions that arrived after the report was made.
+    late: u64,
 }
 
 /// The actions of one category: how many, how long in all, the longest.
@@ -89,6 +91,7 @@ impl Snapshot {
             &Detection::of(self),
         )
         .with_trace_id(self.trace_id())
+        .with_late(self.late())
     }
 }
 
@@ -180,7 +183,20 @@ impl Summary {
             findings,
             violations,
             trace_id: None,
+            late: 0,
         }
+    }
+
+    /// The summary with the count of actions that arrived too late.
+    pub(super) fn with_late(mut self, late: u64) -> Summary {
+        self.late = late;
+        self
+    }
+
+    /// How many actions arrived after the request's report was made, and
+    /// were counted instead of stored (see [`Timeline::late`](crate::Timeline::late)).
+    pub fn late(&self) -> u64 {
+        self.late
     }
 
     /// The summary with the trace id its log line names.
@@ -435,6 +451,13 @@ impl fmt::Display for Summary {
                 f,
                 "\n\n{} overlaps noted: those actions ran beside the sequence (see violations)",
                 self.violations
+            )?;
+        }
+        if self.late > 0 {
+            write!(
+                f,
+                "\n\n{} actions arrived after the report was made (late): counted, not on this timeline",
+                self.late
             )?;
         }
         Ok(())

@@ -15,12 +15,23 @@
 //! - `max_detail_len` and `filter_detail`: the detail limits, for sources
 //!   that render or filter text themselves;
 //! - `action_count` and `with_timings`: the summary line's count and the
-//!   time per action without copying any detail.
+//!   time per action without copying any detail;
+//! - `ActionGuard::end_correctable`: end a span's action when its source
+//!   says the work is done, and get an `EndedAction` through which what
+//!   the span records later corrects it (`set_outcome`, and
+//!   `narrow_to_driver` for a driver's own timing), never beyond the
+//!   interval it ended with;
+//! - `work_begins` and `work_ends`: a thread inside the request's span
+//!   that may still record (a driver's worker), counted as outstanding;
+//!   `is_settled` and `poll_settled` for the web layer that waits for it,
+//!   and `seal` once its report is made: then what the bridges bring is
+//!   counted as [`late`](Timeline::late), not stored (`settle.rs`).
 //!
 //! Inside, in layers: `timeline.rs` (the handle) and `guard.rs` (its guard)
 //! call `state.rs` (the state machine under the lock: the rule that
 //! actions do not overlap), which stores [`Texts`](texts) prepared by
-//! `detail.rs` into `slots.rs`.
+//! `detail.rs` into `slots.rs`; `settle.rs` keeps the outstanding work and
+//! the late count beside the lock.
 
 mod action;
 mod builder;
@@ -28,6 +39,7 @@ mod config;
 mod detail;
 mod guard;
 mod pauses;
+mod settle;
 mod slots;
 mod snapshot;
 mod state;
@@ -38,6 +50,7 @@ pub(crate) use action::whole_millis;
 pub use action::{Action, CallSite, LogTuple, Outcome};
 pub use builder::TimelineBuilder;
 pub use guard::ActionGuard;
+pub(crate) use guard::EndedAction;
 pub use pauses::FindingsPause;
 pub use snapshot::Snapshot;
 pub use timeline::Timeline;

@@ -14,6 +14,7 @@ use super::detail;
 use super::detail::{excerpt_name, name_heap_bytes};
 use super::guard::ActionGuard;
 use super::pauses::Pauses;
+use super::settle::Settle;
 use super::slots::{Placed, RUNNING, Slot, Slots, UNFINISHED};
 use super::snapshot::{LogOrder, Snapshot, Stop};
 use super::texts::{SlotTexts, StaticTexts, Texts};
@@ -38,6 +39,8 @@ pub(super) struct Inner {
     frozen_now_ns: Option<u64>,
     /// When findings were paused ([`Timeline::pause_findings`]).
     pub(super) pauses: Pauses,
+    /// Work still to come, and what came too late (see `settle.rs`).
+    pub(super) settle: Settle,
     /// The request's place in a distributed trace (see `trace_context.rs`).
     pub(super) trace_context: std::sync::OnceLock<crate::TraceContext>,
 }
@@ -111,6 +114,11 @@ impl Started {
             start_ns,
             slot_and_sequential: u64::from(slot) | if sequential { Self::SEQUENTIAL } else { 0 },
         }
+    }
+
+    /// A start stored nowhere and blocking nothing.
+    pub(super) fn not_stored(start_ns: u64) -> Started {
+        Started::new(u32::MAX, start_ns, false)
     }
 
     #[inline]
@@ -318,6 +326,7 @@ impl Inner {
             open_end: AtomicU64::new(RUNNING),
             frozen_now_ns,
             pauses: Pauses::default(),
+            settle: Settle::default(),
             trace_context: std::sync::OnceLock::new(),
         }
     }
@@ -358,6 +367,13 @@ impl Inner {
         self.lock().bytes
     }
 
+    /// Seals the timeline for its report (see `settle.rs`), under the lock
+    /// that bridges' recordings check it under.
+    pub(super) fn seal(&self) {
+        let _state = self.lock();
+        self.settle.seal();
+    }
+
     /// Everything a reader needs, taken under one lock.
     pub(super) fn snapshot(&self) -> Snapshot {
         let as_of = self.report_now_ns();
@@ -368,6 +384,7 @@ impl Inner {
             actions,
             log_order,
             dropped: state.dropped,
+            late: self.settle.late(),
             violations: state.violations.clone(),
             elapsed: Duration::from_nanos(as_of),
             baseline: self.clock.baseline_wall(),
@@ -614,7 +631,8 @@ impl Inner {
     }
 
     /// Stores a finished non-nesting action, after the fact: in the sequence
-    /// where it fits there, else as concurrent with a violation noted.
+    /// where it fits there, else as concurrent with a violation noted. One
+    /// `from_bridge` is counted as late instead once the timeline is sealed.
     pub(super) fn push_recorded(
         &self,
         category: Cow<'static, str>,
@@ -623,11 +641,19 @@ impl Inner {
         end_ns: u64,
         outcome: Outcome,
         call_site: Option<&'static Location<'static>>,
+        from_bridge: bool,
     ) {
         let attempted = self.prepare(category, detail);
         let backtrace = self.capture_backtrace(&attempted.category, &attempted.detail);
         let attempted = Texts::new(attempted, outcome, backtrace);
         let mut state = self.lock();
+        // Asked under the lock that the seal takes: what a bridge brings
+        // either is in the report or is late, never in the timeline alone.
+        if from_bridge && self.settle.is_sealed() {
+            drop(state);
+            self.settle.count_late();
+            return;
+        }
         let (start_ns, overlapped) = state.place_finished(start_ns, end_ns);
         let at = Placed {
             start_ns,

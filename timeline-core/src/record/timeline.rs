@@ -195,6 +195,9 @@ impl Timeline {
         detail: Cow<'static, str>,
         nested: bool,
     ) -> ActionGuard {
+        if self.inner.settle.is_sealed() {
+            return self.late_guard();
+        }
         // A bridge is called from a library's code, not the application's:
         // where it was called from only a backtrace tells.
         match self.try_start(category, detail, nested, OnOverlap::Concurrent, None) {
@@ -280,6 +283,7 @@ impl Timeline {
             end_ns,
             Outcome::Ok,
             Some(Location::caller()),
+            false,
         );
     }
 
@@ -294,10 +298,22 @@ impl Timeline {
         duration: Duration,
         outcome: Outcome,
     ) {
+        if self.inner.settle.is_sealed() {
+            self.inner.settle.count_late();
+            return;
+        }
         let end_ns = self.inner.clock.now_ns().min(UNFINISHED - 1);
         let start_ns = end_ns.saturating_sub(saturating_nanos(duration));
         self.inner
-            .push_recorded(category, detail, start_ns, end_ns, outcome, None);
+            .push_recorded(category, detail, start_ns, end_ns, outcome, None, true);
+    }
+
+    /// The guard of an action that came after the timeline was sealed:
+    /// counted as late, stored nowhere, and finishing it does nothing.
+    #[cold]
+    fn late_guard(&self) -> ActionGuard {
+        self.inner.settle.count_late();
+        Started::not_stored(self.inner.clock.now_ns()).guard(self)
     }
 
     /// A snapshot of the stored actions, in start order. A nesting action
@@ -359,6 +375,24 @@ impl Timeline {
     /// one stored beside it.
     pub fn violations(&self) -> Vec<Violation> {
         self.inner.lock().violations.clone()
+    }
+
+    /// How many actions arrived from the `tracing` bridge or diesel after
+    /// the request's report was made (the web layer's `RequestTimelineLayer`
+    /// makes it once the work it waits for has ended): counted here
+    /// instead of stored, so that the timeline keeps agreeing with the
+    /// report, and never recorded on another request's timeline. Always 0
+    /// on a timeline no web layer reported.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// assert_eq!(timeline.late(), 0);
+    /// assert_eq!(timeline.report().late(), 0);
+    /// ```
+    pub fn late(&self) -> u64 {
+        self.inner.settle.late()
     }
 
     /// The wall-clock time at which the timeline started.
@@ -539,6 +573,42 @@ impl Timeline {
     /// What the timeline counts against its `max_bytes`.
     pub(crate) fn held_bytes(&self) -> usize {
         self.inner.held_bytes()
+    }
+
+    /// Work begins that may still record onto the timeline after the
+    /// request's handler returned: a thread entered the request's span (a
+    /// driver's worker). Paired with [`work_ends`](Self::work_ends).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn work_begins(&self) {
+        self.inner.settle.work_begins();
+    }
+
+    /// The work of a [`work_begins`](Self::work_begins) ended; the last
+    /// to end wakes whoever waits in [`poll_settled`](Self::poll_settled).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn work_ends(&self) {
+        self.inner.settle.work_ends();
+    }
+
+    /// Whether no work is outstanding: one load.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn is_settled(&self) -> bool {
+        self.inner.settle.is_settled()
+    }
+
+    /// Ready once no work is outstanding; else the waker of `cx` is woken
+    /// when the last work ends. The caller bounds the wait.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn poll_settled(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.inner.settle.poll_settled(cx)
+    }
+
+    /// The report is being made: from now on, what the bridges bring
+    /// (`start_unrefused`, `record_ended_now`, corrections of ended
+    /// actions) is counted as [`late`](Self::late) instead of stored.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn seal(&self) {
+        self.inner.seal();
     }
 }
 

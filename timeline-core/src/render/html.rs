@@ -470,6 +470,14 @@ impl Report {
             self.dropped,
             self.violations.len()
         );
+        if self.late > 0 {
+            let _ = write!(
+                out,
+                "<p id=\"late\">{} actions arrived after this report was made (late): \
+                 counted, not on this timeline</p>\n",
+                self.late
+            );
+        }
         if !self.violations.is_empty() {
             out.push_str("<ul id=\"violations\">\n");
             for violation in self.violations.iter().take(MAX_LISTED) {
