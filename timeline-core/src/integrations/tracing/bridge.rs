@@ -13,7 +13,9 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use super::rule::Rule;
 use super::values::{Capture, Values};
 use crate::carrier_span;
-use crate::{ActionGuard, Outcome, Timeline, current};
+use crate::current::none_current;
+use crate::record::EndedAction;
+use crate::{ActionGuard, Timeline, current};
 
 thread_local! {
     /// Set while the bridge calls into a timeline on this thread.
@@ -103,6 +105,12 @@ pub(super) struct Bridge {
 /// The timeline a request span carries.
 pub(super) struct SpanTimeline(pub(super) Timeline);
 
+/// The timeline of a selected span created inside a request, for counting
+/// the threads inside it as outstanding work (see `Bridge::on_enter`).
+/// Kept apart from [`SpanAction`], which is taken out of the span while it
+/// changes, so that every exit finds what its enter found.
+struct Counted(Timeline);
+
 /// A selected span, from its creation to its close.
 struct SpanAction {
     rule: usize,
@@ -115,8 +123,12 @@ struct SpanAction {
 enum SpanState {
     /// Not entered yet.
     Pending,
-    /// Its action, finished when the span closes.
+    /// Its action, finished when the span closes — or earlier, when the
+    /// source reports its outcome or the driver its timing.
     Recording(ActionGuard),
+    /// Its action ended before the span closed; what the span records
+    /// until it closes still corrects it.
+    Ended(EndedAction),
     /// Entered, but not recorded: outside every request, covered by an
     /// outer action, or refused by the rule's condition.
     Skipped,
@@ -125,7 +137,45 @@ enum SpanState {
 impl SpanAction {
     /// Whether actions inside this span are part of its action.
     fn covers(&self, rules: &[Rule]) -> bool {
-        matches!(self.state, SpanState::Recording(_)) && !rules[self.rule].nested
+        matches!(self.state, SpanState::Recording(_) | SpanState::Ended(_))
+            && !rules[self.rule].nested
+    }
+
+    /// Takes in fields the span recorded: once the source reported the
+    /// outcome, the action ends; after that, the outcome follows what
+    /// the span records.
+    fn recorded(&mut self, rule: &Rule, values: Values) {
+        self.values.merge(values);
+        match std::mem::replace(&mut self.state, SpanState::Skipped) {
+            SpanState::Recording(guard) if rule.reported(&self.values) => {
+                let outcome = rule.render_outcome(&self.values);
+                self.state = SpanState::Ended(calling_timeline(|| guard.end_correctable(outcome)));
+            }
+            SpanState::Ended(mut ended) => {
+                let outcome = rule.render_outcome(&self.values);
+                calling_timeline(|| ended.set_outcome(outcome));
+                self.state = SpanState::Ended(ended);
+            }
+            state => self.state = state,
+        }
+    }
+
+    /// The driver's event inside the span reported its own timing: the
+    /// action takes it (see [`Rule::timed_by_driver`]).
+    fn driver_timed(&mut self, rule: &Rule, duration: std::time::Duration) {
+        let mut ended = match std::mem::replace(&mut self.state, SpanState::Skipped) {
+            SpanState::Recording(guard) => {
+                let outcome = rule.render_outcome(&self.values);
+                calling_timeline(|| guard.end_correctable(outcome))
+            }
+            SpanState::Ended(ended) => ended,
+            state => {
+                self.state = state;
+                return;
+            }
+        };
+        calling_timeline(|| ended.narrow_to_driver(duration));
+        self.state = SpanState::Ended(ended);
     }
 }
 
@@ -135,6 +185,8 @@ struct Surroundings {
     timeline: Option<Timeline>,
     /// Inside the action of a non-nesting span: part of that action.
     covered: bool,
+    /// That span, if its rule takes the timing of the events inside.
+    timed_by: Option<Id>,
 }
 
 impl Bridge {
@@ -155,6 +207,9 @@ impl Bridge {
             if let Some(action) = extensions.get::<SpanAction>() {
                 if action.covers(&self.rules) {
                     found.covered = true;
+                    if self.rules[action.rule].timed_by_driver {
+                        found.timed_by = Some(span.id());
+                    }
                     return found;
                 }
                 if found.timeline.is_none() {
@@ -204,7 +259,11 @@ where
             let parents = span.scope().skip(1);
             self.surroundings(parents).timeline
         });
-        span.extensions_mut().replace(SpanAction {
+        let mut extensions = span.extensions_mut();
+        if let Some(timeline) = &timeline {
+            extensions.replace(Counted(timeline.clone()));
+        }
+        extensions.replace(SpanAction {
             rule,
             values,
             timeline,
@@ -214,25 +273,38 @@ where
 
     fn on_record(&self, id: &Id, record: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        // Taken out, so that no lock is held while `Debug` impls (user
-        // code, which may log) run.
-        let Some(mut action) = span.extensions_mut().remove::<SpanAction>() else {
+        let Some(rule) = span.extensions().get::<SpanAction>().map(|a| a.rule) else {
             return;
         };
+        let rule = &self.rules[rule];
+        // Read with no lock held: `Debug` impls are user code, which may
+        // log. Merged under the lock, without taking the action out of the
+        // span, so that another thread's event inside it (a driver's
+        // worker) still finds it.
+        let mut recorded = Values::default();
         read_fields(|| {
             record.record(&mut Capture {
-                fields: self.rules[action.rule].reads(),
-                values: &mut action.values,
+                fields: rule.reads(),
+                values: &mut recorded,
             });
         });
-        span.extensions_mut().replace(action);
+        if let Some(action) = span.extensions_mut().get_mut::<SpanAction>() {
+            action.recorded(rule, recorded);
+        }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        // A thread with no timeline of its own inside a request's span — a
+        // driver's worker — is work that may still record onto it: the
+        // tower layer waits for it before it makes the report. The
+        // request's own polls have the timeline current, and do not count.
+        if none_current() {
+            counted(&span, Timeline::work_begins);
+        }
         if inside_timeline_call() {
             return;
         }
-        let Some(span) = ctx.span(id) else { return };
         let pending = |action: Option<&SpanAction>| {
             action.is_some_and(|action| matches!(action.state, SpanState::Pending))
         };
@@ -275,17 +347,30 @@ where
         span.extensions_mut().replace(action);
     }
 
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if none_current() {
+            if let Some(span) = ctx.span(id) {
+                counted(&span, Timeline::work_ends);
+            }
+        }
+    }
+
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
         let Some(action) = span.extensions_mut().remove::<SpanAction>() else {
             return;
         };
-        if let SpanState::Recording(guard) = action.state {
-            let outcome = match self.rules[action.rule].render_error(&action.values) {
-                Some(error) => Outcome::Error(error),
-                None => Outcome::Ok,
-            };
-            calling_timeline(|| guard.finish_with(outcome));
+        let rule = &self.rules[action.rule];
+        match action.state {
+            SpanState::Recording(guard) => {
+                let outcome = rule.render_outcome(&action.values);
+                calling_timeline(|| guard.finish_with(outcome));
+            }
+            SpanState::Ended(mut ended) => {
+                let outcome = rule.render_outcome(&action.values);
+                calling_timeline(|| ended.set_outcome(outcome));
+            }
+            SpanState::Pending | SpanState::Skipped => {}
         }
     }
 
@@ -303,6 +388,9 @@ where
             None => Surroundings::default(),
         };
         if surroundings.covered {
+            if let Some(span) = surroundings.timed_by.and_then(|id| ctx.span(&id)) {
+                self.time_span_by_driver(&span, rule, event);
+            }
             return;
         }
         // The thread's timeline first; else the request span's, for events
@@ -324,10 +412,46 @@ where
         let category = rule.render_category(&values, metadata);
         let detail = rule.render_detail(&values);
         let duration = values.duration(rule.duration_fields()).unwrap_or_default();
-        let outcome = match rule.render_error(&values) {
-            Some(error) => Outcome::Error(error),
-            None => Outcome::Ok,
-        };
+        let outcome = rule.render_outcome(&values);
         calling_timeline(|| timeline.record_ended_now(category, detail, duration, outcome));
+    }
+}
+
+impl Bridge {
+    /// A driver's event inside `span`, whose rule takes the driver's
+    /// timing: the span's action lasts the duration the event reports.
+    fn time_span_by_driver<S>(&self, span: &SpanRef<'_, S>, rule: &Rule, event: &Event<'_>)
+    where
+        S: Subscriber + for<'l> LookupSpan<'l>,
+    {
+        let mut values = Values::default();
+        read_fields(|| {
+            event.record(&mut Capture {
+                fields: rule.reads(),
+                values: &mut values,
+            });
+        });
+        let Some(duration) = values.duration(rule.duration_fields()) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        if let Some(action) = extensions.get_mut::<SpanAction>() {
+            let span_rule = &self.rules[action.rule];
+            action.driver_timed(span_rule, duration);
+        }
+    }
+}
+
+/// Runs `f` on the timeline a request span carries, or the one a selected
+/// span was created in.
+fn counted<S>(span: &SpanRef<'_, S>, f: impl FnOnce(&Timeline))
+where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    let extensions = span.extensions();
+    if let Some(SpanTimeline(timeline)) = extensions.get::<SpanTimeline>() {
+        f(timeline);
+    } else if let Some(Counted(timeline)) = extensions.get::<Counted>() {
+        f(timeline);
     }
 }
