@@ -39,8 +39,7 @@ impl Serialize for Millis {
 
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let fields =
-            9 + usize::from(self.trace_id().is_some()) + usize::from(self.late() > 0);
+        let fields = 9 + usize::from(self.trace_id().is_some()) + usize::from(self.late() > 0);
         let mut report = serializer.serialize_struct("Report", fields)?;
         report.serialize_field("id", self.id())?;
         if let Some(trace_id) = self.trace_id() {

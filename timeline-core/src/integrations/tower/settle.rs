@@ -83,7 +83,10 @@ fn wake_at(at: Instant, waker: Waker) -> bool {
             sequence,
             waker,
         }));
-        queue.heap.peek().is_some_and(|Reverse(due)| due.sequence == sequence)
+        queue
+            .heap
+            .peek()
+            .is_some_and(|Reverse(due)| due.sequence == sequence)
     };
     if earliest {
         timer.thread.unpark();
