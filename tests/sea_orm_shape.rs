@@ -40,7 +40,8 @@ fn operation(sql: &str) -> &'static str {
 
 /// Runs `call` as sea-orm 2.0 runs a statement with `tracing-spans`: inside
 /// a new `sea_orm.…` span (a child of the current one) with the statement
-/// recorded, then records the result on the span.
+/// recorded, then records the result on the span. `system` is sea-orm's
+/// `db.system`: `sqlite`, `postgresql` or `mysql`.
 ///
 /// ```
 /// use timeline_core::Timeline;
@@ -53,7 +54,7 @@ fn operation(sql: &str) -> &'static str {
 /// let timeline = Timeline::new();
 /// tracing::subscriber::with_default(subscriber, || {
 ///     timeline.scope(|| {
-///         let failed = block_on(with_db_span(DbSpan::Execute, "INSERT INTO bug VALUES (1)", async {
+///         let failed = block_on(with_db_span(DbSpan::Execute, "sqlite", "INSERT INTO bug VALUES (1)", async {
 ///             Err::<(), _>("UNIQUE constraint failed: bug.id")
 ///         }));
 ///         assert!(failed.is_err());
@@ -65,6 +66,7 @@ fn operation(sql: &str) -> &'static str {
 /// ```
 pub async fn with_db_span<T, E: Display>(
     name: DbSpan,
+    system: &'static str,
     sql: &str,
     call: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
@@ -76,7 +78,7 @@ pub async fn with_db_span<T, E: Display>(
             target: "sea_orm::database::db_connection",
             "sea_orm.execute",
             otel.kind = "client",
-            db.system = "sqlite",
+            db.system = system,
             db.operation = %op,
             db.statement = Empty,
             otel.status_code = Empty,
@@ -86,7 +88,7 @@ pub async fn with_db_span<T, E: Display>(
             target: "sea_orm::database::db_connection",
             "sea_orm.query_one",
             otel.kind = "client",
-            db.system = "sqlite",
+            db.system = system,
             db.operation = %op,
             db.statement = Empty,
             otel.status_code = Empty,
@@ -96,7 +98,7 @@ pub async fn with_db_span<T, E: Display>(
             target: "sea_orm::database::db_connection",
             "sea_orm.query_all",
             otel.kind = "client",
-            db.system = "sqlite",
+            db.system = system,
             db.operation = %op,
             db.statement = Empty,
             otel.status_code = Empty,

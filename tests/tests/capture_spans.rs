@@ -10,7 +10,7 @@
 
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use timeline_core::integrations::tracing::{Rule, TimelineLayer};
 use timeline_core::{Outcome, Timeline};
@@ -21,38 +21,83 @@ use tracing_subscriber::prelude::*;
 /// How long the worker keeps its clone after the caller has the result.
 const HELD: Duration = Duration::from_millis(5);
 
+/// What the worker of one statement did.
+struct Worker {
+    thread: thread::JoinHandle<Duration>,
+    /// How long the driver worked, as it measured it.
+    elapsed: Duration,
+    /// When the caller had the result and sea-orm had recorded it, from
+    /// the timeline's start.
+    returned_at: Duration,
+}
+
+impl Worker {
+    /// When the worker dropped its clone of the span, from the timeline's
+    /// start: after `returned_at`, once the worker is done.
+    fn dropped_at(self) -> Duration {
+        self.thread.join().unwrap()
+    }
+}
+
 /// A statement through a sea-orm span whose driver call hands a clone of
-/// the span to a worker thread, which drops it `HELD` after it sent the
-/// result; with `elapsed`, the worker first emits sqlx's query event with
-/// that elapsed time inside the span, after it sent the result. Returns
-/// the worker, to be joined.
-fn statement(sql: &'static str, elapsed: Option<Duration>) -> thread::JoinHandle<()> {
-    let ((), worker) = block_on(with_db_span(DbSpan::QueryAll, sql, async {
+/// the span to a worker thread, as sqlx's SQLite worker gets the caller's
+/// span: the worker works 1 ms inside the span, sends the result, emits
+/// sqlx's query event with the time it measured (if `event`), and drops
+/// its clone `HELD` after the caller went on.
+fn statement(sql: &'static str, event: bool) -> Worker {
+    let timeline = timeline_core::current().unwrap();
+    let (went_on, go_on) = mpsc::channel::<()>();
+    let (thread, elapsed) = block_on(with_db_span(DbSpan::QueryAll, "sqlite", sql, async {
         let span = tracing::Span::current();
+        let timeline = timeline.clone();
+        // sqlx's worker emits through the global subscriber; the tests
+        // here set theirs per thread.
+        let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
         let (sent, result) = mpsc::channel();
-        let worker = thread::spawn(move || {
-            let _in_span = span.enter();
-            sent.send(()).unwrap();
-            if let Some(elapsed) = elapsed {
-                // sqlx's `QueryLogger`, dropped after the rows went out.
-                tracing::debug!(
-                    target: "sqlx::query",
-                    summary = sql,
-                    db.statement = "",
-                    rows_affected = 0,
-                    rows_returned = 1,
-                    elapsed_secs = elapsed.as_secs_f64(),
-                );
-            }
-            drop(_in_span);
-            thread::sleep(HELD);
-            drop(span);
+        let thread = thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                let in_span = span.enter();
+                let began = Instant::now();
+                thread::sleep(Duration::from_millis(1));
+                let elapsed = began.elapsed();
+                sent.send(elapsed).unwrap();
+                if event {
+                    // sqlx's `QueryLogger`, dropped after the rows went out.
+                    tracing::debug!(
+                        target: "sqlx::query",
+                        summary = sql,
+                        db.statement = "",
+                        rows_affected = 0,
+                        rows_returned = 1,
+                        elapsed_secs = elapsed.as_secs_f64(),
+                    );
+                }
+                drop(in_span);
+                let _ = go_on.recv();
+                thread::sleep(HELD);
+                let dropped_at = timeline.elapsed();
+                drop(span);
+                dropped_at
+            })
         });
-        result.recv().unwrap();
-        Ok::<_, String>(((), worker))
+        let elapsed = result.recv().unwrap();
+        Ok::<_, String>((thread, elapsed))
     }))
     .unwrap();
-    worker
+    let returned_at = timeline.elapsed();
+    went_on.send(()).unwrap();
+    Worker {
+        thread,
+        elapsed,
+        returned_at,
+    }
+}
+
+/// A worker's statement, once the worker is done.
+struct Done {
+    elapsed: Duration,
+    returned_at: Duration,
+    dropped_at: Duration,
 }
 
 fn recorded(run: impl FnOnce()) -> Timeline {
@@ -62,17 +107,27 @@ fn recorded(run: impl FnOnce()) -> Timeline {
     timeline
 }
 
-#[test]
-fn a_span_a_worker_keeps_alive_ends_when_its_source_reports_the_result() {
+/// Runs statements through [`statement`], and waits for every worker to
+/// be done with its span (and its event) before the timeline is read.
+fn with_workers(statements: &[&'static str], event: bool) -> (Timeline, Vec<Done>) {
     let mut workers = Vec::new();
     let timeline = recorded(|| {
-        workers.push(statement("SELECT 1", None));
-        workers.push(statement("SELECT 2", None));
-        workers.push(statement("SELECT 3", None));
+        workers = statements.iter().map(|sql| statement(sql, event)).collect();
     });
-    for worker in workers {
-        worker.join().unwrap();
-    }
+    let done = workers
+        .into_iter()
+        .map(|worker| Done {
+            elapsed: worker.elapsed,
+            returned_at: worker.returned_at,
+            dropped_at: worker.dropped_at(),
+        })
+        .collect();
+    (timeline, done)
+}
+
+#[test]
+fn a_span_a_worker_keeps_alive_ends_when_its_source_reports_the_result() {
+    let (timeline, workers) = with_workers(&["SELECT 1", "SELECT 2", "SELECT 3"], false);
     let actions = timeline.actions();
     let details: Vec<&str> = actions.iter().map(|a| a.detail()).collect();
     assert_eq!(details, ["SELECT 1", "SELECT 2", "SELECT 3"]);
@@ -81,11 +136,13 @@ fn a_span_a_worker_keeps_alive_ends_when_its_source_reports_the_result() {
         "{:?}",
         timeline.violations()
     );
-    for action in &actions {
+    for (action, worker) in actions.iter().zip(workers) {
         assert!(!action.is_concurrent(), "{}", timeline.waterfall(60));
+        assert!(worker.returned_at < worker.dropped_at);
         assert!(
-            action.duration().unwrap() < HELD,
-            "stretched to the clone's drop: {}",
+            action.end() <= worker.returned_at,
+            "stretched past the result, to the clone's drop at {:?}: {}",
+            worker.dropped_at,
             timeline.waterfall(60)
         );
         assert_eq!(action.outcome(), &Outcome::Ok);
@@ -94,32 +151,25 @@ fn a_span_a_worker_keeps_alive_ends_when_its_source_reports_the_result() {
 
 #[test]
 fn the_driver_s_elapsed_time_is_the_action_s_duration() {
-    let elapsed = [
-        Duration::from_micros(700),
-        Duration::from_micros(300),
-        Duration::from_micros(1_100),
-    ];
-    let mut workers = Vec::new();
-    let timeline = recorded(|| {
-        // The result reaches the caller before the driver's event; the
-        // caller records its status meanwhile, as sea-orm does.
-        workers.push(statement("SELECT 1", Some(elapsed[0])));
-        workers.push(statement("SELECT 2", Some(elapsed[1])));
-        workers.push(statement("SELECT 3", Some(elapsed[2])));
-    });
-    for worker in workers {
-        worker.join().unwrap();
-    }
+    // The result reaches the caller before the driver's event; the caller
+    // records its status meanwhile, as sea-orm does: either may come first.
+    let (timeline, workers) = with_workers(&["SELECT 1", "SELECT 2", "SELECT 3"], true);
     let actions = timeline.actions();
     // One action per statement: sqlx's event is part of sea-orm's.
     assert_eq!(actions.len(), 3, "{}", timeline.waterfall(60));
     assert!(timeline.violations().is_empty());
-    for (action, elapsed) in actions.iter().zip(elapsed) {
+    for (action, worker) in actions.iter().zip(workers) {
         assert!(!action.is_concurrent());
+        let elapsed = worker.elapsed;
+        // As the event carries it: an `f64` of seconds.
+        let reported = Duration::from_secs_f64(elapsed.as_secs_f64());
         let duration = action.duration().unwrap();
-        // The driver's own time, unless the span's action was shorter.
-        assert!(duration <= elapsed, "{duration:?} > {elapsed:?}");
-        assert!(duration < HELD);
+        assert!(
+            duration.abs_diff(reported) <= Duration::from_micros(1),
+            "{} took {duration:?}, the driver measured {elapsed:?}",
+            action.detail()
+        );
+        assert!(action.end() <= worker.returned_at);
     }
 }
 
@@ -132,6 +182,7 @@ fn a_driver_event_before_the_result_times_the_action_exactly() {
     let timeline = recorded(|| {
         let result = block_on(with_db_span(
             DbSpan::Execute,
+            "sqlite",
             "UPDATE bug SET x = 1",
             async {
                 thread::sleep(Duration::from_millis(3));
@@ -161,6 +212,7 @@ fn an_error_recorded_after_the_status_is_the_outcome_with_the_driver_s_text() {
     let timeline = recorded(|| {
         let failed = block_on(with_db_span(
             DbSpan::Execute,
+            "sqlite",
             "INSERT INTO person (id) VALUES (1)",
             async { Err::<(), _>("UNIQUE constraint failed: person.id") },
         ));
