@@ -300,7 +300,9 @@ where
         // tower layer waits for it before it makes the report. The
         // request's own polls have the timeline current, and do not count.
         if none_current() {
-            counted(&span, Timeline::work_begins);
+            if let Some(timeline) = counted(&span) {
+                worker::entered(timeline);
+            }
         }
         if inside_timeline_call() {
             return;
@@ -350,7 +352,9 @@ where
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         if none_current() {
             if let Some(span) = ctx.span(id) {
-                counted(&span, Timeline::work_ends);
+                if counted(&span).is_some() {
+                    worker::exited();
+                }
             }
         }
     }
@@ -382,6 +386,9 @@ where
         if inside_timeline_call() {
             return;
         }
+        // The driver's event is what its worker's work was for: once it
+        // is recorded (below), nothing more will come of that work.
+        let _work_done = worker::EventDone;
         let rule = &self.rules[index];
         let surroundings = match ctx.event_scope(event) {
             Some(scope) => self.surroundings(scope),
@@ -442,16 +449,99 @@ impl Bridge {
     }
 }
 
-/// Runs `f` on the timeline a request span carries, or the one a selected
-/// span was created in.
-fn counted<S>(span: &SpanRef<'_, S>, f: impl FnOnce(&Timeline))
+/// The timeline a request span carries, or the one a selected span was
+/// created in: what a thread inside it works for.
+fn counted<S>(span: &SpanRef<'_, S>) -> Option<Timeline>
 where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
     let extensions = span.extensions();
     if let Some(SpanTimeline(timeline)) = extensions.get::<SpanTimeline>() {
-        f(timeline);
-    } else if let Some(Counted(timeline)) = extensions.get::<Counted>() {
-        f(timeline);
+        Some(timeline.clone())
+    } else {
+        extensions
+            .get::<Counted>()
+            .map(|Counted(timeline)| timeline.clone())
+    }
+}
+
+/// The work of a thread with no timeline of its own inside a request's
+/// spans (a driver's worker), counted on the request's timeline as
+/// outstanding from its outermost enter until its selected event was
+/// recorded or it left the spans, whichever comes first: sqlx's SQLite
+/// worker emits the query event, then still updates its statement cache
+/// before it leaves the span, and the request need not wait for that.
+mod worker {
+    use std::cell::RefCell;
+
+    use crate::Timeline;
+
+    struct Work {
+        timeline: Timeline,
+        /// How many counted spans the thread is inside.
+        depth: u32,
+        /// Whether the work is still counted on the timeline.
+        outstanding: bool,
+    }
+
+    thread_local! {
+        static WORK: RefCell<Option<Work>> = const { RefCell::new(None) };
+    }
+
+    /// The thread entered a span of `timeline`'s request.
+    pub(super) fn entered(timeline: Timeline) {
+        let _ = WORK.try_with(|work| {
+            let Ok(mut work) = work.try_borrow_mut() else {
+                return;
+            };
+            match &mut *work {
+                Some(work) => work.depth += 1,
+                None => {
+                    timeline.work_begins();
+                    *work = Some(Work {
+                        timeline,
+                        depth: 1,
+                        outstanding: true,
+                    });
+                }
+            }
+        });
+    }
+
+    /// The thread left a span it had [`entered`].
+    pub(super) fn exited() {
+        let left = WORK
+            .try_with(|work| {
+                let mut work = work.try_borrow_mut().ok()?;
+                let inside = work.as_mut()?;
+                inside.depth = inside.depth.saturating_sub(1);
+                if inside.depth > 0 {
+                    return None;
+                }
+                work.take()
+            })
+            .ok()
+            .flatten();
+        // Outside the borrow: the timeline's last handle may drop here.
+        if let Some(work) = left.filter(|work| work.outstanding) {
+            work.timeline.work_ends();
+        }
+    }
+
+    /// Ends the thread's outstanding work when dropped: at the end of the
+    /// bridge's handling of a selected event, whatever it did with it.
+    pub(super) struct EventDone;
+
+    impl Drop for EventDone {
+        fn drop(&mut self) {
+            let _ = WORK.try_with(|work| {
+                if let Ok(mut work) = work.try_borrow_mut() {
+                    if let Some(work) = work.as_mut().filter(|work| work.outstanding) {
+                        work.outstanding = false;
+                        work.timeline.work_ends();
+                    }
+                }
+            });
+        }
     }
 }
