@@ -132,6 +132,83 @@ mod tests {
     }
 
     #[test]
+    fn once_sealed_what_a_bridge_brings_is_late_and_stored_nowhere() {
+        use crate::{Outcome, Timeline};
+        use std::borrow::Cow;
+        use std::time::Duration;
+
+        let timeline = Timeline::new();
+        timeline.record_ended_now(
+            Cow::Borrowed("SQL-main"),
+            Cow::Borrowed("SELECT 1"),
+            Duration::ZERO,
+            Outcome::NotReported,
+        );
+        timeline.seal();
+        timeline.record_ended_now(
+            Cow::Borrowed("SQL-main"),
+            Cow::Borrowed("SELECT 2"),
+            Duration::ZERO,
+            Outcome::NotReported,
+        );
+        let guard = timeline.start_unrefused(
+            Cow::Borrowed("HTTP-GET"),
+            Cow::Borrowed("http://late.example/"),
+            false,
+        );
+        // A late guard blocks nothing: the application's own start goes on.
+        timeline.start("cache-get", "key").unwrap().finish();
+        drop(guard);
+        let details: Vec<String> = timeline
+            .actions()
+            .iter()
+            .map(|a| a.detail().to_owned())
+            .collect();
+        assert_eq!(details, ["SELECT 1", "key"]);
+        assert_eq!(timeline.late(), 2);
+        let snapshot = timeline.snapshot();
+        assert_eq!(snapshot.late(), 2);
+        assert_eq!(snapshot.dropped(), 0);
+    }
+
+    #[test]
+    fn an_ended_action_is_corrected_within_its_interval_until_sealed() {
+        use crate::{Outcome, Timeline};
+        use std::borrow::Cow;
+        use std::time::Duration;
+
+        let timeline = Timeline::new();
+        let guard =
+            timeline.start_unrefused(Cow::Borrowed("SQL-main"), Cow::Borrowed("SELECT 1"), false);
+        std::thread::sleep(Duration::from_millis(2));
+        let mut ended = guard.end_correctable(Outcome::NotReported);
+        let as_ended = timeline.actions()[0].clone();
+        // The next action starts once it ended, though not yet corrected.
+        timeline.start("SQL-main", "SELECT 2").unwrap().finish();
+        ended.narrow_to_driver(Duration::from_micros(300));
+        ended.set_outcome(Outcome::Ok);
+        let actions = timeline.actions();
+        assert_eq!(
+            actions[0].detail(),
+            "SELECT 1",
+            "still first in start order"
+        );
+        assert_eq!(actions[0].duration(), Some(Duration::from_micros(300)));
+        assert_eq!(actions[0].end(), as_ended.end(), "ends where it ended");
+        assert_eq!(actions[0].outcome(), &Outcome::Ok);
+        // A driver interval longer than the action is cut to it.
+        ended.narrow_to_driver(Duration::from_secs(1));
+        assert_eq!(timeline.actions()[0].start(), as_ended.start());
+        timeline.seal();
+        ended.set_outcome(Outcome::Error("too late".into()));
+        ended.narrow_to_driver(Duration::from_micros(1));
+        assert_eq!(timeline.actions()[0].outcome(), &Outcome::Ok);
+        assert_eq!(timeline.actions()[0].start(), as_ended.start());
+        assert_eq!(timeline.late(), 1, "the driver's late timing");
+        assert!(timeline.violations().is_empty());
+    }
+
+    #[test]
     fn an_exit_without_its_enter_does_not_wrap() {
         let settle = Settle::default();
         settle.work_ends();
