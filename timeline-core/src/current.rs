@@ -52,7 +52,7 @@ pub fn current() -> Option<Timeline> {
 /// thread of a driver (sqlx's SQLite worker) has none; a request's own
 /// polls have theirs.
 #[inline]
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+#[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
 pub(crate) fn none_current() -> bool {
     DEPTH.try_with(Cell::get).unwrap_or(0) == 0
 }

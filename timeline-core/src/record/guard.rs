@@ -138,7 +138,7 @@ impl ActionGuard {
     /// span whose source knows the work is done (it recorded its result)
     /// while a driver's worker still holds a clone of the span, which
     /// would otherwise end the action only when that clone drops.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    #[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
     pub(crate) fn end_correctable(mut self, outcome: Outcome) -> EndedAction {
         let timeline = self.timeline.clone();
         let (slot, start_ns) = (self.slot, self.start_ns);
@@ -202,7 +202,7 @@ impl fmt::Debug for ActionGuard {
 /// text recorded after the status, the driver's own timing. A correction
 /// only ever narrows the action within the interval it ended with, so it
 /// can make no action overlap another.
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+#[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
 pub(crate) struct EndedAction {
     timeline: Timeline,
     /// The slot's index, or `u32::MAX` if not stored.
@@ -216,7 +216,7 @@ pub(crate) struct EndedAction {
     driver: Option<(u64, u64)>,
 }
 
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+#[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
 impl EndedAction {
     /// Stores `outcome` if it differs from the one stored.
     pub(crate) fn set_outcome(&mut self, outcome: Outcome) {

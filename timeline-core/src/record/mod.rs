@@ -50,6 +50,7 @@ pub(crate) use action::whole_millis;
 pub use action::{Action, CallSite, LogTuple, Outcome};
 pub use builder::TimelineBuilder;
 pub use guard::ActionGuard;
+#[cfg(all(feature = "tower", feature = "tracing"))]
 pub(crate) use guard::EndedAction;
 pub use pauses::FindingsPause;
 pub use snapshot::Snapshot;

@@ -188,7 +188,10 @@ impl Timeline {
     /// [concurrent](Action::is_concurrent) and the overlap is noted as a
     /// [`Violation`].
     #[inline]
-    #[cfg_attr(not(any(feature = "tracing", feature = "diesel")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(all(feature = "tower", feature = "tracing"), feature = "diesel")),
+        allow(dead_code)
+    )]
     pub(crate) fn start_unrefused(
         &self,
         category: Cow<'static, str>,
@@ -290,7 +293,7 @@ impl Timeline {
     /// Adds an action that ended now after running for `duration`: what a
     /// bridge learns from an event such as sqlx's, which fires when its
     /// query finished. Never refused, like [`record`](Self::record).
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))] // the tracing bridge's
+    #[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))] // the bridge's
     pub(crate) fn record_ended_now(
         &self,
         category: Cow<'static, str>,
@@ -578,14 +581,14 @@ impl Timeline {
     /// Work begins that may still record onto the timeline after the
     /// request's handler returned: a thread entered the request's span (a
     /// driver's worker). Paired with [`work_ends`](Self::work_ends).
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    #[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
     pub(crate) fn work_begins(&self) {
         self.inner.settle.work_begins();
     }
 
     /// The work of a [`work_begins`](Self::work_begins) ended; the last
     /// to end wakes whoever waits in [`poll_settled`](Self::poll_settled).
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    #[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
     pub(crate) fn work_ends(&self) {
         self.inner.settle.work_ends();
     }
