@@ -76,6 +76,16 @@ pub(super) enum Open {
     NotStored,
 }
 
+/// Who records a finished action after the fact.
+#[derive(Clone, Copy)]
+pub(super) enum RecordedBy {
+    /// The application, at this line (`Timeline::record`).
+    Caller(&'static Location<'static>),
+    /// A bridge, from a library's code: no call site, and late once the
+    /// timeline is sealed.
+    Bridge,
+}
+
 /// What a start does when a non-nesting action is unfinished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum OnOverlap {
@@ -640,9 +650,12 @@ impl Inner {
         start_ns: u64,
         end_ns: u64,
         outcome: Outcome,
-        call_site: Option<&'static Location<'static>>,
-        from_bridge: bool,
+        from: RecordedBy,
     ) {
+        let (call_site, from_bridge) = match from {
+            RecordedBy::Caller(location) => (Some(location), false),
+            RecordedBy::Bridge => (None, true),
+        };
         let attempted = self.prepare(category, detail);
         let backtrace = self.capture_backtrace(&attempted.category, &attempted.detail);
         let attempted = Texts::new(attempted, outcome, backtrace);

@@ -14,7 +14,7 @@ use super::detail;
 use super::guard::ActionGuard;
 use super::slots::UNFINISHED;
 use super::snapshot::Snapshot;
-use super::state::{Inner, OnOverlap, Started};
+use super::state::{Inner, OnOverlap, RecordedBy, Started};
 use crate::clock::saturating_nanos;
 use crate::overlap::{OverlapError, Violation};
 use crate::trace_context::{TraceContext, TraceId};
@@ -285,8 +285,7 @@ impl Timeline {
             start_ns,
             end_ns,
             Outcome::Ok,
-            Some(Location::caller()),
-            false,
+            RecordedBy::Caller(Location::caller()),
         );
     }
 
@@ -307,8 +306,14 @@ impl Timeline {
         }
         let end_ns = self.inner.clock.now_ns().min(UNFINISHED - 1);
         let start_ns = end_ns.saturating_sub(saturating_nanos(duration));
-        self.inner
-            .push_recorded(category, detail, start_ns, end_ns, outcome, None, true);
+        self.inner.push_recorded(
+            category,
+            detail,
+            start_ns,
+            end_ns,
+            outcome,
+            RecordedBy::Bridge,
+        );
     }
 
     /// The guard of an action that came after the timeline was sealed:

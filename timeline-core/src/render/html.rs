@@ -471,10 +471,10 @@ impl Report {
             self.violations.len()
         );
         if self.late > 0 {
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<p id=\"late\">{} actions arrived after this report was made (late): \
-                 counted, not on this timeline</p>\n",
+                 counted, not on this timeline</p>",
                 self.late
             );
         }
