@@ -300,9 +300,7 @@ where
         // tower layer waits for it before it makes the report. The
         // request's own polls have the timeline current, and do not count.
         if none_current() {
-            if let Some(timeline) = counted(&span) {
-                worker::entered(timeline);
-            }
+            counted(&span, worker::entered);
         }
         if inside_timeline_call() {
             return;
@@ -352,9 +350,7 @@ where
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         if none_current() {
             if let Some(span) = ctx.span(id) {
-                if counted(&span).is_some() {
-                    worker::exited();
-                }
+                counted(&span, |_| worker::exited());
             }
         }
     }
@@ -449,19 +445,17 @@ impl Bridge {
     }
 }
 
-/// The timeline a request span carries, or the one a selected span was
-/// created in: what a thread inside it works for.
-fn counted<S>(span: &SpanRef<'_, S>) -> Option<Timeline>
+/// Runs `f` on the timeline a request span carries, or the one a selected
+/// span was created in (what a thread inside it works for), if it has one.
+fn counted<S>(span: &SpanRef<'_, S>, f: impl FnOnce(&Timeline))
 where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
     let extensions = span.extensions();
     if let Some(SpanTimeline(timeline)) = extensions.get::<SpanTimeline>() {
-        Some(timeline.clone())
-    } else {
-        extensions
-            .get::<Counted>()
-            .map(|Counted(timeline)| timeline.clone())
+        f(timeline);
+    } else if let Some(Counted(timeline)) = extensions.get::<Counted>() {
+        f(timeline);
     }
 }
 
@@ -484,12 +478,23 @@ mod worker {
         outstanding: bool,
     }
 
+    impl Drop for Work {
+        /// Ends the work if it is still counted: when the thread leaves the
+        /// spans, or when it ends inside one (a leaked enter guard), so
+        /// that no request waits for a thread that is gone.
+        fn drop(&mut self) {
+            if self.outstanding {
+                self.timeline.work_ends();
+            }
+        }
+    }
+
     thread_local! {
         static WORK: RefCell<Option<Work>> = const { RefCell::new(None) };
     }
 
     /// The thread entered a span of `timeline`'s request.
-    pub(super) fn entered(timeline: Timeline) {
+    pub(super) fn entered(timeline: &Timeline) {
         let _ = WORK.try_with(|work| {
             let Ok(mut work) = work.try_borrow_mut() else {
                 return;
@@ -499,7 +504,7 @@ mod worker {
                 None => {
                     timeline.work_begins();
                     *work = Some(Work {
-                        timeline,
+                        timeline: timeline.clone(),
                         depth: 1,
                         outstanding: true,
                     });
@@ -522,10 +527,9 @@ mod worker {
             })
             .ok()
             .flatten();
-        // Outside the borrow: the timeline's last handle may drop here.
-        if let Some(work) = left.filter(|work| work.outstanding) {
-            work.timeline.work_ends();
-        }
+        // Dropped outside the borrow: ending the work wakes the request,
+        // and the timeline's last handle may drop here.
+        drop(left);
     }
 
     /// Ends the thread's outstanding work when dropped: at the end of the
