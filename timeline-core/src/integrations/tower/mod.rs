@@ -66,7 +66,8 @@
 //! caller *before* it emits the query event, on its own thread, inside the
 //! request's span. With a `TimelineLayer` installed, the bridge counts a
 //! thread with no timeline of its own that is inside a span of the request
-//! as outstanding work. When the handler returns, the layer waits until
+//! as outstanding work, until it has recorded that thread's event or the
+//! thread left the span. When the handler returns, the layer waits until
 //! none is left, at most [`settle_timeout`](RequestTimelineLayer::settle_timeout)
 //! (100 ms by default), before the header, the report, the log line and
 //! the OOPS hook are made — so they all show that statement. With nothing

@@ -7,8 +7,9 @@
 //! handler that returns at once (a failed `INSERT` answered with a 500)
 //! can end before its last statement reached the timeline. The `tracing`
 //! bridge counts a thread with no timeline of its own inside a request's
-//! span as outstanding work; when the handler returns, the layer waits
-//! until none is left, or until the deadline.
+//! span as outstanding work, until its event is recorded or it leaves the
+//! span; when the handler returns, the layer waits until none is left, or
+//! until the deadline.
 //!
 //! Nothing outstanding — every request whose driver already finished —
 //! costs one load: no wait, no timer. Otherwise the response future
