@@ -2,4 +2,5 @@
 //! see the `[[example]]` entries of this package's manifest.
 
 pub mod bugs;
+pub mod w3c;
 pub mod web;

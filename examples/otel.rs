@@ -1,8 +1,10 @@
 //! Two services, one trace: a `frontend` that calls the `bugs` service over
 //! HTTP, each with the request layer exporting its timelines as
-//! OpenTelemetry spans. The frontend carries the trace on with
-//! `TraceContext::inject_current`; the bugs service continues it, so its
-//! SQLite statements hang under the frontend's call. Prints the span tree.
+//! OpenTelemetry spans. The frontend records each call as an action and,
+//! inside it, carries the trace on with `TraceContext::inject_current`: the
+//! call's action becomes a span of its own, named as the parent. The bugs
+//! service continues the trace, so its request, and its SQLite statements,
+//! hang under the frontend's call. Prints the span tree.
 //!
 //! Run with `cargo run --example otel`. To send the spans to a collector
 //! (Jaeger, Tempo, an OpenTelemetry Collector) as well, set the standard
@@ -68,7 +70,7 @@ impl Service {
                     "[{name}] {} {} {}",
                     request.method(),
                     request.uri(),
-                    request.timeline().summary()
+                    request.timeline().summary_line()
                 );
             })
     }
@@ -81,15 +83,16 @@ struct Frontend {
 }
 
 /// Calls the bugs service, recording the call on the request's timeline and
-/// carrying the trace context in its headers.
+/// carrying the trace context in its headers, with the call as the parent.
 async fn call(frontend: &Frontend, method: reqwest::Method, path: &str) -> String {
     let url = format!("http://{}{path}", frontend.bugs);
-    let mut headers = reqwest::header::HeaderMap::new();
-    TraceContext::inject_current(&mut headers);
     let timeline = current().expect("the request's timeline");
     let action = timeline
         .start(format!("HTTP-{method}"), url.clone())
         .expect("one call at a time");
+    // Inside the action: it becomes the call's span.
+    let mut headers = reqwest::header::HeaderMap::new();
+    TraceContext::inject_current(&mut headers);
     let sent = frontend
         .client
         .request(method, &url)

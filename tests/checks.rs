@@ -1,10 +1,13 @@
-//! What the tests' assertions are built on: the message of a panic, the
+//! What the tests' assertions are built on: the message of a panic (of a
+//! closure or a future), the
 //! details a timeline holds, `Send` bounds, and a value that counts how
 //! often it was formatted.
 
 use std::cell::Cell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::pin;
+use std::task::Poll;
 
 use timeline_core::Timeline;
 
@@ -27,6 +30,37 @@ use timeline_core::Timeline;
 /// ```
 pub fn panic_message(f: impl FnOnce()) -> String {
     let payload = panic::catch_unwind(AssertUnwindSafe(f)).expect_err("the assertion should fail");
+    message_of(payload)
+}
+
+/// [`panic_message`] for a future, which must panic while it is polled:
+/// for async assertions such as `testing::scaling(…).check_async(…)`.
+///
+/// # Panics
+///
+/// When `future` completes without panicking.
+///
+/// ```
+/// use timeline_tests::checks::panic_message_async;
+/// use timeline_tests::future::block_on;
+///
+/// let message = block_on(panic_message_async(async { panic!("grew") }));
+/// assert_eq!(message, "grew");
+/// ```
+pub async fn panic_message_async<F: Future>(future: F) -> String {
+    let mut future = pin!(future);
+    let payload = std::future::poll_fn(|cx| {
+        match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(_)) => panic!("the assertion should fail"),
+            Err(payload) => Poll::Ready(payload),
+        }
+    })
+    .await;
+    message_of(payload)
+}
+
+fn message_of(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
         .downcast_ref::<String>()
         .cloned()

@@ -21,6 +21,8 @@
 //!   call, exactly as sea-orm makes and records them.
 //! - [`driver_log`]: the elapsed time sqlx's own events report, per
 //!   statement, to compare actions with.
+//! - [`subscriber`]: the global `tracing` subscriber with the
+//!   `TimelineLayer`, as the docs tell users to install it.
 
 pub mod bugs;
 pub mod checks;
@@ -32,4 +34,12 @@ pub mod postgres;
 pub mod process;
 pub mod sea_orm_shape;
 pub mod server;
+pub mod subscriber;
 pub mod viewer_app;
+
+/// The README's code blocks, compiled and run as doctests of this package
+/// (`cargo test -p timeline-tests --doc`), with its dependencies: every
+/// snippet a reader copies builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

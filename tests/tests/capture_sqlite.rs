@@ -22,7 +22,7 @@ use axum::routing::get;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use timeline_core::integrations::tower::RequestTimelineLayer;
 use timeline_core::integrations::tracing::TimelineLayer;
-use timeline_core::{Action, Outcome, Report, Timeline};
+use timeline_core::{Action, Outcome, Report, Timeline, WithCallSite};
 use timeline_tests::driver_log::DriverLog;
 use timeline_tests::sea_orm_shape::{DbSpan, with_db_span};
 use timeline_tests::server::{self, HttpClient, client, eventually, status_timing_body};
@@ -120,6 +120,23 @@ async fn fail(State(pool): State<SqlitePool>, Path(n): Path<u32>) -> Result<Stri
         .await
         .map_err(failure)?;
     sqlx::query(&insert).execute(&pool).await.map_err(failure)?;
+    Ok(format!("{people} people and one more"))
+}
+
+/// The same page, each statement's line named with `with_call_site`: sqlx's
+/// worker then runs it inside that span, not the request's.
+async fn fail_here(State(pool): State<SqlitePool>, Path(n): Path<u32>) -> Result<String, Failure> {
+    let [count, insert] = failing(n);
+    let people: i64 = sqlx::query_scalar(&count)
+        .fetch_one(&pool)
+        .with_call_site()
+        .await
+        .map_err(failure)?;
+    sqlx::query(&insert)
+        .execute(&pool)
+        .with_call_site()
+        .await
+        .map_err(failure)?;
     Ok(format!("{people} people and one more"))
 }
 
@@ -244,6 +261,7 @@ async fn serve(name: &str, layer: RequestTimelineLayer) -> App {
     let app = Router::new()
         .route("/fail/{n}", get(fail))
         .route("/fail-orm/{n}", get(fail_orm))
+        .route("/fail-here/{n}", get(fail_here))
         .route("/page/{n}", get(page))
         .route("/page-orm/{n}", get(page_orm))
         .with_state(pool.clone())
@@ -359,6 +377,33 @@ async fn each_of_200_failing_requests_has_its_failed_statement_in_its_oops_repor
         assert!(report.to_json().contains(r#""outcome":"not_reported""#));
         assert_eq!((report.late(), seen.timeline.late()), (0, 0));
         assert_eq!(seen.timeline.len(), 2, "the report and the timeline agree");
+    }
+}
+
+/// sqlx's worker enters the span `with_call_site` makes, not the request's:
+/// the layer still waits for its event, which the report then has, with
+/// the line the handler named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_call_site_each_failed_statement_is_in_its_report_with_its_line() {
+    let app = Arc::new(serve("failing-here", RequestTimelineLayer::new()).await);
+    ask_all(&app, "fail-here", StatusCode::INTERNAL_SERVER_ERROR).await;
+    for n in 0..REQUESTS {
+        let seen = app.seen(&format!("/fail-here/{n}")).await;
+        let report = seen.report.expect("an OOPS report");
+        let [count, insert] = failing(n);
+        assert_eq!(
+            outcomes(report.actions()),
+            [
+                (count, Outcome::NotReported),
+                (insert, Outcome::NotReported)
+            ],
+            "request {n}"
+        );
+        for action in report.actions() {
+            let site = action.call_site().expect("the line the handler named");
+            assert!(site.file().ends_with("capture_sqlite.rs"), "{site:?}");
+        }
+        assert_eq!((report.late(), seen.timeline.late()), (0, 0));
     }
 }
 

@@ -377,6 +377,12 @@ fn an_incoming_trace_is_continued_with_the_announced_span_id() {
             .iter()
             .all(|span| span.span_context.trace_id() == root.span_context.trace_id())
     );
+    // The caller's trace id was not said to be random: neither are ours.
+    assert!(
+        spans
+            .iter()
+            .all(|span| span.span_context.trace_flags().to_u8() & 0x02 == 0)
+    );
 }
 
 #[test]
@@ -399,6 +405,15 @@ fn a_trace_started_here_keeps_the_timeline_trace_id_and_has_a_root_span() {
     assert_eq!(
         root.span_context.span_id().to_bytes(),
         context.span_id().to_bytes()
+    );
+    // A trace started here has a random id, and every span says so, as the
+    // outgoing traceparent does (Level 2's random-trace-id flag).
+    assert!(context.is_random());
+    assert_eq!(spans.len(), 2);
+    assert!(
+        spans
+            .iter()
+            .all(|span| span.span_context.trace_flags().to_u8() == 0x03)
     );
     // The summary line and the report name the same trace.
     let trace_id = context.trace_id().to_string();

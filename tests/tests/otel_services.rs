@@ -90,7 +90,8 @@ struct CallsB {
     client: HttpClient,
 }
 
-/// A's handler: calls B, with the trace context injected.
+/// A's handler: calls B, with the trace context injected before the call's
+/// action starts, so that the request's span is the parent.
 async fn a_handler(State(state): State<CallsB>) -> String {
     let url = format!("http://{}/bug", state.b);
     let mut request = Request::get(&url).body(Body::empty()).unwrap();
@@ -162,7 +163,8 @@ async fn b_joins_the_trace_of_a_which_calls_it_through_the_injection_helper() {
     for span in a_spans.iter().chain(&b_spans) {
         assert_eq!(span.span_context.trace_id().to_string(), trace_id);
     }
-    // A continues its caller; B hangs under A's request span.
+    // A continues its caller; B, called from outside any action, hangs
+    // under A's request span (`otel_calls.rs`: under the call's).
     assert_eq!(a_root.parent_span_id.to_string(), "b7ad6b7169203331");
     assert_eq!(b_root.parent_span_id, a_root.span_context.span_id());
     assert!(b_root.parent_span_is_remote);
@@ -397,7 +399,15 @@ async fn the_reqwest_middleware_carries_the_trace_to_b() {
         b_root.span_context.trace_id(),
         a_root.span_context.trace_id()
     );
-    assert_eq!(b_root.parent_span_id, a_root.span_context.span_id());
+    // The middleware recorded the call, whose span is B's parent.
+    assert_eq!(a_spans.len(), 2, "A: request and its call");
+    let call = a_spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Client)
+        .unwrap();
+    assert_eq!(call.name, "HTTP-GET");
+    assert_eq!(call.parent_span_id, a_root.span_context.span_id());
+    assert_eq!(b_root.parent_span_id, call.span_context.span_id());
 
     // Outside any request, the middleware leaves requests alone.
     let seen = Arc::new(Mutex::new(None));

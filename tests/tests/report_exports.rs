@@ -291,3 +291,46 @@ fn an_outcome_not_reported_says_so_everywhere() {
     assert!(page.contains("· outcome not reported ·"));
     assert!(!page.contains(" failed\""), "not drawn as a failure");
 }
+
+/// The log line made without a summary says what the summary's says:
+/// dropped actions counted, concurrent ones named, the trace id at the end.
+#[test]
+fn the_summary_line_alone_is_the_summarys_first_line() {
+    use std::time::{Duration, Instant};
+    use timeline_core::TraceContext;
+
+    let timeline = Timeline::builder().max_actions(4).build();
+    timeline.set_trace_context(TraceContext::new_trace(true));
+    let transaction = timeline.start_nested("SQL-main", "transaction").unwrap();
+    timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    transaction.finish();
+    let open = timeline.start("HTTP-get", "/slow").unwrap();
+    timeline.record("SQL-main", "SELECT 2", Instant::now(), Duration::ZERO);
+    timeline.record("SQL-main", "SELECT 3", Instant::now(), Duration::ZERO);
+    drop(open);
+    let line = timeline.summary_line();
+    let summary = timeline.summary();
+    assert_eq!(
+        line.action_count(),
+        4,
+        "3 stored besides the nesting one, 1 dropped"
+    );
+    assert_eq!(line.concurrent_count(), 1);
+    assert_eq!(line.trace_id(), timeline.trace_id());
+    assert_eq!(
+        (line.action_count(), line.concurrent_count()),
+        (summary.action_count(), summary.concurrent_count())
+    );
+    let shown = line.to_string();
+    assert!(
+        shown.starts_with("4 queries/external actions issued in "),
+        "{shown}"
+    );
+    assert!(shown.contains(" (1 concurrent), trace "), "{shown}");
+    let first_line = summary.to_string();
+    assert_eq!(
+        shown.split(" seconds").next(),
+        first_line.split(" seconds").next()
+    );
+    assert_eq!(timeline.snapshot().summary_line().action_count(), 4);
+}

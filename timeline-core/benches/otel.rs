@@ -14,6 +14,14 @@
 //! - `timeline_record_only`: what stays on the request's path.
 //! - `tracing_opentelemetry_live`: the same spans built while the request
 //!   runs, by `tracing-opentelemetry` under a `tracing` registry.
+//!
+//! With `--features opentelemetry,tower`, the group `calls` measures a
+//! traced request of `CALLS` outgoing calls, each an `HTTP-GET` action
+//! with `TraceContext::inject_current` inside it (a span id per call), per
+//! request: `request_with_calls` on the request's path,
+//! `request_with_calls_and_export` with the export after it, and
+//! `request_without_calls` the same actions with no call made, as a
+//! reference.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -90,11 +98,62 @@ fn per_action(c: &mut Criterion) {
     group.finish();
 }
 
+/// Outgoing calls per request in the `calls` group.
+#[cfg(feature = "tower")]
+const CALLS: usize = 20;
+
+/// A traced request of `CALLS` actions, each an outgoing call when `call`.
+#[cfg(feature = "tower")]
+fn request(call: bool) -> Timeline {
+    use timeline_core::TraceContext;
+
+    let timeline = Timeline::new();
+    timeline.set_trace_context(TraceContext::new_trace(true));
+    timeline.scope(|| {
+        for _ in 0..CALLS {
+            let action = timeline
+                .start("HTTP-GET", "http://bugs.internal/bugs/1")
+                .unwrap();
+            if call {
+                let mut headers = http::HeaderMap::new();
+                TraceContext::inject_current(&mut headers);
+                black_box(headers);
+            }
+            action.finish();
+        }
+    });
+    timeline
+}
+
+#[cfg(feature = "tower")]
+fn calls(c: &mut Criterion) {
+    use timeline_core::integrations::opentelemetry::TimelineIdGenerator;
+
+    let provider = SdkTracerProvider::builder()
+        .with_id_generator(TimelineIdGenerator::default())
+        .build();
+    let tracer = provider.tracer("bench");
+    let mut group = c.benchmark_group("calls");
+    group.bench_function("request_without_calls", |b| {
+        b.iter(|| black_box(request(false).len()))
+    });
+    group.bench_function("request_with_calls", |b| {
+        b.iter(|| black_box(request(true).len()))
+    });
+    group.bench_function("request_with_calls_and_export", |b| {
+        b.iter(|| black_box(export(&request(true), &tracer, RequestSpan::new("GET"))))
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "tower"))]
+fn calls(_: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = per_action
+    targets = per_action, calls
 }
 criterion_main!(benches);

@@ -84,6 +84,41 @@ pub fn with_current<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
     }
 }
 
+/// [`with_current`] for a closure that takes a `&mut` argument: the
+/// connection that `deadpool_diesel`'s `interact` (and `deadpool-sync`'s
+/// in general) lends the closure it runs on a blocking thread.
+///
+/// With no current timeline, `f` runs with none.
+///
+/// ```
+/// use timeline_core::{current, with_current_mut, Timeline};
+///
+/// /// A pool's `interact`, in short: runs `f` on another thread, lending
+/// /// it the connection (here a `String` to write to).
+/// fn interact<R: Send + 'static>(f: impl FnOnce(&mut String) -> R + Send + 'static) -> R {
+///     std::thread::spawn(move || f(&mut String::new())).join().unwrap()
+/// }
+///
+/// let timeline = Timeline::new();
+/// timeline.scope(|| {
+///     interact(with_current_mut(|conn: &mut String| {
+///         conn.push_str("SELECT 1");
+///         current().unwrap().start("SQL-main", conn.clone()).unwrap().finish();
+///     }))
+/// });
+/// assert_eq!(timeline.actions()[0].detail(), "SELECT 1");
+/// ```
+///
+/// With `deadpool_diesel`, see `integrations::diesel` (feature `diesel`),
+/// whose documentation runs it against the real pool.
+pub fn with_current_mut<T: ?Sized, R>(f: impl FnOnce(&mut T) -> R) -> impl FnOnce(&mut T) -> R {
+    let timeline = current();
+    move |argument| match timeline {
+        Some(timeline) => timeline.scope(|| f(argument)),
+        None => f(argument),
+    }
+}
+
 /// Makes a timeline the current one of this thread until it is dropped; see
 /// [`Timeline::enter`].
 ///

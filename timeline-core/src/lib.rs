@@ -135,6 +135,12 @@
 //! - [`Timeline::server_timing`]: an HTTP `Server-Timing` header value.
 //! - [`Timeline::waterfall`]: a plain-text waterfall for terminals.
 //!
+//! Each of these reads the timeline once, as a [`Snapshot`]: plain data
+//! taken under one lock. Where several are wanted of one moment (a log
+//! line, a header and a report at the end of a request), take the
+//! snapshot once with [`Timeline::snapshot`] and call the same methods on
+//! it: they agree with each other, and the timeline is read once.
+//!
 //! ```
 //! use timeline_core::Timeline;
 //!
@@ -157,8 +163,12 @@
 //! whole app behind the tower layer — and asserts on it: at most N queries,
 //! no statement repeated, and a query count that does not grow with the
 //! data ([`testing::scaling`]). A failure groups the statements by call
-//! site ([`Action::call_site`], known for every action without a
-//! backtrace) and shows only the application's frames of the backtraces.
+//! site ([`Action::call_site`]: known for free where the application
+//! started the action, and for the bridges' actions from the backtraces
+//! `testing` captures) and shows only the application's frames of the
+//! backtraces — or, where no frame was the application's, says that the
+//! call site was not reported. Connection set-up (`SQL-connect`) is left
+//! out of the counts.
 //!
 //! # In services
 //!
@@ -173,7 +183,8 @@
 //!
 //! Across services, a timeline carries its request's W3C [`TraceContext`]
 //! (the layer reads `traceparent`; outgoing calls get it with
-//! [`TraceContext::inject_current`]), reports name the trace id, and the
+//! [`TraceContext::inject_current`], each call's action a span of its own
+//! that the call names as its parent), reports name the trace id, and the
 //! `opentelemetry` feature exports finished timelines as spans to any
 //! OpenTelemetry tracer.
 //!
@@ -219,6 +230,7 @@
 
 mod analysis;
 mod backtrace;
+mod call_site;
 mod carrier_span;
 mod clock;
 mod current;
@@ -241,8 +253,10 @@ pub mod __hooks;
 
 pub use analysis::{
     CategoryStats, Finding, FindingKind, FindingRules, FindingSite, RepeatedStatement, Summary,
+    SummaryLine,
 };
-pub use current::{EnterGuard, WithTimeline, current, with_current};
+pub use call_site::WithCallSite;
+pub use current::{EnterGuard, WithTimeline, current, with_current, with_current_mut};
 pub use overlap::{OverlapError, Violation};
 pub use record::{
     Action, ActionGuard, CallSite, FindingsPause, LogTuple, Outcome, Snapshot, Timeline,

@@ -73,7 +73,7 @@ use std::future::IntoFuture;
 use std::time::Duration;
 
 use crate::analysis::normalise::normalise;
-use crate::analysis::{CATEGORY_CHARS, call_site_text};
+use crate::analysis::{CATEGORY_CHARS, CONNECT_CATEGORY, call_site_text, is_connection_set_up};
 use crate::text::one_line;
 use crate::time::millis;
 use crate::{Action, Timeline, TimelineBuilder, WithTimeline};
@@ -85,7 +85,21 @@ use crate::{Action, Timeline, TimelineBuilder, WithTimeline};
 /// For async code use [`run_async`]: a future that `f` returns is not
 /// polled inside the timeline.
 pub fn run<R>(f: impl FnOnce() -> R) -> (R, Timeline) {
-    run_with(Timeline::builder().capture_backtraces(true), f)
+    run_with(traced(), f)
+}
+
+/// What the runs here record on: a timeline that captures backtraces, so
+/// that every action knows its call site — also one a bridge recorded
+/// (sqlx, diesel, reqwest-tracing), which only a backtrace can tell.
+fn traced() -> TimelineBuilder {
+    Timeline::builder().capture_backtraces(true)
+}
+
+/// What scaling runs record on: backtraces only where nothing else tells
+/// the call site (a bridge's actions), since a scaling check runs its
+/// scenario three times and its message shows call sites, not backtraces.
+fn bridges_traced() -> TimelineBuilder {
+    Timeline::builder().capture_backtraces_for_bridges(true)
 }
 
 /// [`run`] with a timeline built from `builder`, e.g. without
@@ -126,7 +140,7 @@ pub fn run_with<R>(builder: TimelineBuilder, f: impl FnOnce() -> R) -> (R, Timel
 /// # });
 /// ```
 pub async fn run_async<F: IntoFuture>(future: F) -> (F::Output, Timeline) {
-    run_async_with(Timeline::builder().capture_backtraces(true), future).await
+    run_async_with(traced(), future).await
 }
 
 /// [`run_async`] with a timeline built from `builder`.
@@ -172,6 +186,12 @@ pub async fn record_async_with<F: IntoFuture>(
 /// starts with `category_prefix` (nesting actions are not counted). The
 /// message groups the matching actions by statement and call site.
 ///
+/// Connection set-up (category `SQL-connect`: a pool opening a connection,
+/// and the statements the driver runs to set it up) is counted only when
+/// `category_prefix` starts with `SQL-connect`: a pool opens a connection
+/// when it needs one, so `"SQL"` counts the code's own statements, the
+/// same in every run.
+///
 /// With `max > 0`, a timeline that recorded no action at all fails too: the
 /// code most likely ran outside it (see the [pitfalls](self#pitfalls-that-record-nothing)).
 ///
@@ -191,10 +211,8 @@ pub fn assert_max_actions(timeline: &Timeline, category_prefix: &str, max: usize
     if max > 0 {
         fail_if_nothing_recorded(&actions, dropped);
     }
-    let matching: Vec<&Action> = actions
-        .iter()
-        .filter(|a| !a.is_nested() && a.category().starts_with(category_prefix))
-        .collect();
+    let counted = Counted::new(category_prefix, false);
+    let matching: Vec<&Action> = actions.iter().filter(|a| counted.counts(a)).collect();
     // Dropped actions have no category: they may all match.
     let found = matching.len() as u64;
     if found.saturating_add(dropped) > max as u64 {
@@ -207,6 +225,14 @@ pub fn assert_max_actions(timeline: &Timeline, category_prefix: &str, max: usize
             let _ = write!(
                 message,
                 " (and {dropped} actions not stored: max_actions or max_bytes reached)"
+            );
+        }
+        let set_up = actions.iter().filter(|a| counted.leaves_out(a)).count();
+        if set_up > 0 {
+            let _ = write!(
+                message,
+                " ({set_up} connection set-up action{} not counted)",
+                plural(set_up as u64)
             );
         }
         message.push_str(":\n");
@@ -297,17 +323,20 @@ pub struct Scaling {
     sizes: Vec<usize>,
     allow_per_item: u64,
     warm_up: bool,
+    connection_set_up: bool,
 }
 
 /// A [`Scaling`] assertion on the actions whose category starts with
 /// `category_prefix`, at sizes 2 and 5, with no growth allowed and a warm-up
-/// run.
+/// run; connection set-up is not counted (see
+/// [`include_connection_set_up`](Scaling::include_connection_set_up)).
 pub fn scaling(category_prefix: &str) -> Scaling {
     Scaling {
         category_prefix: category_prefix.to_owned(),
         sizes: vec![2, 5],
         allow_per_item: 0,
         warm_up: true,
+        connection_set_up: false,
     }
 }
 
@@ -337,10 +366,41 @@ impl Scaling {
         self
     }
 
+    /// Count connection set-up too (default `false`): the actions of
+    /// category `SQL-connect` — a pool opening a connection, and the
+    /// statements the driver runs to set it up. A pool opens connections
+    /// when it needs them, mid-run as often as not, so counting them makes
+    /// a check fail or pass by chance; with a category prefix that starts
+    /// with `SQL-connect` they are counted anyway.
+    ///
+    /// ```
+    /// use timeline_core::testing;
+    ///
+    /// // The pool opened a connection in the larger run only.
+    /// let page = |size: usize| {
+    ///     let timeline = timeline_core::current().unwrap();
+    ///     if size > 2 {
+    ///         timeline.start("SQL-connect", "PRAGMA foreign_keys = ON; ").unwrap().finish();
+    ///     }
+    ///     timeline.start("SQL-main", "SELECT * FROM bug").unwrap().finish();
+    /// };
+    /// testing::scaling("SQL").check(|size| size, page);
+    /// let counted = std::panic::catch_unwind(|| {
+    ///     testing::scaling("SQL").include_connection_set_up(true).check(|size| size, page);
+    /// });
+    /// assert!(counted.is_err());
+    /// ```
+    pub fn include_connection_set_up(mut self, include: bool) -> Self {
+        self.connection_set_up = include;
+        self
+    }
+
     /// Runs `setup(size)` outside any timeline, then `scenario` with what
-    /// it returned under a fresh timeline, for each size; panics if the
-    /// count grew by more than the allowance. Returns the timelines of the
-    /// measured runs.
+    /// it returned under a fresh timeline (capturing backtraces for the
+    /// bridges' actions, so that each knows its call site:
+    /// [`capture_backtraces_for_bridges`](TimelineBuilder::capture_backtraces_for_bridges)),
+    /// for each size; panics if the count grew by more than the allowance.
+    /// Returns the timelines of the measured runs.
     #[track_caller]
     pub fn check<T>(
         &self,
@@ -350,14 +410,14 @@ impl Scaling {
         self.check_sizes();
         if self.warm_up {
             let data = setup(self.sizes[0]);
-            run_with(Timeline::builder(), || scenario(data));
+            run_with(bridges_traced(), || scenario(data));
         }
         let runs: Vec<Timeline> = self
             .sizes
             .iter()
             .map(|&size| {
                 let data = setup(size);
-                run_with(Timeline::builder(), || scenario(data)).1
+                run_with(bridges_traced(), || scenario(data)).1
             })
             .collect();
         self.judge(&runs);
@@ -398,12 +458,12 @@ impl Scaling {
         async move {
             if this.warm_up {
                 let data = setup(this.sizes[0]).await;
-                run_async_with(Timeline::builder(), scenario(data)).await;
+                run_async_with(bridges_traced(), scenario(data)).await;
             }
             let mut runs = Vec::with_capacity(this.sizes.len());
             for &size in &this.sizes {
                 let data = setup(size).await;
-                runs.push(run_async_with(Timeline::builder(), scenario(data)).await.1);
+                runs.push(run_async_with(bridges_traced(), scenario(data)).await.1);
             }
             if let Err(message) = this.verdict(&runs) {
                 panic!("{message}\n(scaling check at {caller})");
@@ -430,12 +490,13 @@ impl Scaling {
 
     fn verdict(&self, runs: &[Timeline]) -> Result<(), String> {
         let prefix = &self.category_prefix;
+        let counted = Counted::new(prefix, self.connection_set_up);
         let per_run: Vec<Vec<Action>> = runs
             .iter()
             .map(|run| {
                 run.actions()
                     .into_iter()
-                    .filter(|a| !a.is_nested() && a.category().starts_with(prefix.as_str()))
+                    .filter(|a| counted.counts(a))
                     .collect()
             })
             .collect();
@@ -483,7 +544,7 @@ impl Scaling {
                 let key = (
                     action.category().to_owned(),
                     normalise(action.detail()),
-                    call_site_text(action),
+                    call_site_label(action),
                 );
                 table.entry(key).or_insert_with(|| vec![0; per_run.len()])[run] += 1;
             }
@@ -526,6 +587,46 @@ const MAX_GROUPS: usize = 12;
 const MAX_TRACES: usize = 2;
 const MAX_FRAMES: usize = 6;
 
+/// Which actions a count takes: not nesting ones, those of the category
+/// prefix, and connection set-up only when asked for.
+struct Counted<'a> {
+    prefix: &'a str,
+    connection_set_up: bool,
+}
+
+impl<'a> Counted<'a> {
+    fn new(prefix: &'a str, connection_set_up: bool) -> Self {
+        Counted {
+            prefix,
+            connection_set_up: connection_set_up || prefix.starts_with(CONNECT_CATEGORY),
+        }
+    }
+
+    fn counts(&self, action: &Action) -> bool {
+        !action.is_nested()
+            && action.category().starts_with(self.prefix)
+            && !self.leaves_out(action)
+    }
+
+    /// Set-up that the prefix selects but the count leaves out.
+    fn leaves_out(&self, action: &Action) -> bool {
+        !self.connection_set_up
+            && !action.is_nested()
+            && action.category().starts_with(self.prefix)
+            && is_connection_set_up(action.category())
+    }
+}
+
+/// `  (at file:line:column)`, or where no call site is known, that it was
+/// not reported: a bridge's action on a driver's own thread (sqlx's SQLite
+/// worker), where no frame of the application could be found.
+fn call_site_label(action: &Action) -> String {
+    match action.call_site() {
+        Some(_) => call_site_text(action),
+        None => "  (call site not reported)".to_owned(),
+    }
+}
+
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -555,7 +656,7 @@ fn write_groups(message: &mut String, actions: &[&Action]) {
         let key = (
             action.category().to_owned(),
             normalise(action.detail()),
-            call_site_text(action),
+            call_site_label(action),
         );
         let group = groups.entry(key.clone()).or_insert_with(|| {
             order.push(key);

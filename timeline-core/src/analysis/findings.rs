@@ -3,158 +3,15 @@
 //! signal; *duplicate*: the very same statement again), with their call
 //! sites, filtered by thresholds, an allow-list and pauses.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
-use std::panic::Location;
 use std::time::Duration;
 
+use super::finding::{Finding, FindingKind, FindingSite};
 use super::normalise::hides_values;
 use super::rules::FindingRules;
 use super::statement::RepeatedStatement;
-use crate::{Action, Snapshot};
-
-/// The kind of a [`Finding`].
-///
-/// ```
-/// use timeline_core::{FindingKind, Timeline};
-///
-/// let timeline = Timeline::new();
-/// for id in [1, 2, 3] {
-///     timeline.start("SQL-main", format!("SELECT * FROM bug WHERE id = {id}")).unwrap().finish();
-/// }
-/// for _ in 0..2 {
-///     timeline.start("SQL-main", "SELECT * FROM config").unwrap().finish();
-/// }
-/// let summary = timeline.summary();
-/// let kinds: Vec<FindingKind> = summary.findings().iter().map(|f| f.kind()).collect();
-/// assert_eq!(kinds, [FindingKind::Similar, FindingKind::Duplicate]);
-/// assert_eq!(FindingKind::Similar.to_string(), "similar");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum FindingKind {
-    /// The same statement once its values are replaced by placeholders,
-    /// issued with different values (or with values the detail does not
-    /// show, such as `$1` bound by the driver): a loop that issues one
-    /// query per item, the N+1 signal. One query with an `IN` list would
-    /// do.
-    Similar,
-    /// The very same statement, byte for byte, values included: the same
-    /// data fetched again. Keep the first result instead.
-    Duplicate,
-}
-
-impl fmt::Display for FindingKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FindingKind::Similar => "similar",
-            FindingKind::Duplicate => "duplicate",
-        })
-    }
-}
-
-/// Where actions of a [`Finding`] were issued from, and how many.
-///
-/// ```
-/// use timeline_core::Timeline;
-///
-/// let timeline = Timeline::new();
-/// for id in [1, 2] {
-///     timeline.start("SQL-main", format!("SELECT * FROM bug WHERE id = {id}")).unwrap().finish();
-/// }
-/// let summary = timeline.summary();
-/// for site in summary.findings()[0].call_sites() {
-///     println!("{}:{} issued it {} times", site.location().file(), site.location().line(), site.count());
-/// }
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FindingSite {
-    location: &'static Location<'static>,
-    count: u64,
-}
-
-impl FindingSite {
-    /// The source location that issued the actions.
-    pub fn location(&self) -> &'static Location<'static> {
-        self.location
-    }
-
-    /// How many of the finding's actions it issued.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-}
-
-/// A repeated statement worth a look: one statement (within one category)
-/// issued [`min_repeats`](FindingRules::min_repeats) times or more, taking
-/// [`min_total`](FindingRules::min_total) or more in all, not allowed by the
-/// timeline's [`FindingRules`] and not issued during a
-/// [pause](crate::Timeline::pause_findings).
-///
-/// ```
-/// use timeline_core::{FindingKind, Timeline};
-///
-/// let timeline = Timeline::new();
-/// for id in 1..=20 {
-///     timeline.start("SQL-main", format!("SELECT * FROM person WHERE id = {id}")).unwrap().finish();
-/// }
-/// let summary = timeline.summary();
-/// let finding = &summary.findings()[0];
-/// assert_eq!(finding.kind(), FindingKind::Similar);
-/// assert_eq!(finding.category(), "SQL-main");
-/// assert_eq!(finding.statement(), "SELECT * FROM person WHERE id = ?");
-/// assert_eq!(finding.count(), 20);
-/// assert_eq!(finding.example(), "SELECT * FROM person WHERE id = 1");
-/// assert!(finding.total() <= summary.duration());
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    kind: FindingKind,
-    /// The statement, counted with pauses and allowed call sites left out.
-    repeated: RepeatedStatement,
-    call_sites: Vec<FindingSite>,
-}
-
-impl Finding {
-    /// Similar (other values: N+1) or duplicate (the same values again).
-    pub fn kind(&self) -> FindingKind {
-        self.kind
-    }
-
-    /// The category of the actions, e.g. `SQL-main`.
-    pub fn category(&self) -> &str {
-        self.repeated.category()
-    }
-
-    /// The statement with its values replaced by placeholders (see the
-    /// summary's [repeated statements](crate::Summary::repeated_statements)
-    /// for the rules).
-    pub fn statement(&self) -> &str {
-        self.repeated.statement()
-    }
-
-    /// How many times it was issued, pauses and allowed call sites left
-    /// out.
-    pub fn count(&self) -> u64 {
-        self.repeated.count()
-    }
-
-    /// Their time added up.
-    pub fn total(&self) -> Duration {
-        self.repeated.total()
-    }
-
-    /// One of the actual details, the first one issued.
-    pub fn example(&self) -> &str {
-        self.repeated.example()
-    }
-
-    /// Where the actions were issued from, most first; empty where no
-    /// action knows its call site.
-    pub fn call_sites(&self) -> &[FindingSite] {
-        &self.call_sites
-    }
-}
+use crate::{Action, CallSite, Snapshot};
 
 /// The rules and the pauses of a timeline, for [`find`].
 pub(super) struct Detection<'a> {
@@ -178,11 +35,10 @@ impl<'a> Detection<'a> {
     }
 }
 
-/// Where `action` was issued from, when known without a backtrace (a
-/// bridge's actions, whose call site comes from a backtrace, are grouped
-/// under none).
-fn call_site(action: &Action) -> Option<&'static Location<'static>> {
-    action.stored_call_site()
+/// Where `action` was issued from: known at its start, or for a bridge's
+/// action the first application frame of its backtrace.
+fn call_site(action: &Action) -> Option<CallSite<'_>> {
+    action.call_site()
 }
 
 /// The findings among `groups` (every statement of the summary, repeated or
@@ -196,17 +52,20 @@ pub(crate) fn find(
 }
 
 /// [`find`], with where each action was issued from given by `call_site`.
-fn find_with(
+fn find_with<'a>(
     groups: &[RepeatedStatement],
-    members: &[(usize, &Action)],
+    members: &[(usize, &'a Action)],
     detection: &Detection<'_>,
-    call_site: impl Fn(&Action) -> Option<&'static Location<'static>>,
+    call_site: impl Fn(&'a Action) -> Option<CallSite<'a>>,
 ) -> Vec<Finding> {
     let rules = detection.rules;
-    let mut tallies: Vec<Tally<'_>> = groups.iter().map(|_| Tally::default()).collect();
+    let mut tallies: Vec<Tally<'a>> = groups.iter().map(|_| Tally::default()).collect();
     for &(group, action) in members {
         let site = call_site(action);
-        if detection.is_paused(action) || site.is_some_and(|s| rules.allows_call_site(s)) {
+        if detection.is_paused(action)
+            || rules.leaves_out_category(action.category())
+            || site.as_ref().is_some_and(|s| rules.allows_call_site(s))
+        {
             continue;
         }
         let Some(tally) = tallies.get_mut(group) else {
@@ -222,7 +81,11 @@ fn find_with(
             Some(first) => tally.identical &= first == action.detail(),
         }
         if let Some(site) = site {
-            *tally.sites.entry(site).or_default() += 1;
+            let entry = tally.sites.entry(site).or_insert((0, None));
+            entry.0 += 1;
+            if let Some(location) = action.stored_call_site() {
+                entry.1 = Some(location.file());
+            }
         }
     }
 
@@ -245,13 +108,21 @@ fn find_with(
         let mut call_sites: Vec<FindingSite> = tally
             .sites
             .into_iter()
-            .map(|(location, count)| FindingSite { location, count })
+            .map(|(site, (count, static_file))| FindingSite {
+                file: match static_file {
+                    Some(file) => Cow::Borrowed(file),
+                    None => Cow::Owned(site.file().to_owned()),
+                },
+                line: site.line(),
+                column: site.column(),
+                function: site.function().map(Box::from),
+                count,
+            })
             .collect();
         call_sites.sort_by(|a, b| {
             b.count
                 .cmp(&a.count)
-                .then_with(|| a.location.file().cmp(b.location.file()))
-                .then_with(|| a.location.line().cmp(&b.location.line()))
+                .then_with(|| a.call_site().cmp(&b.call_site()))
         });
         findings.push(Finding {
             kind,
@@ -283,7 +154,9 @@ struct Tally<'a> {
     total: Duration,
     first: Option<&'a str>,
     identical: bool,
-    sites: HashMap<&'static Location<'static>, u64>,
+    /// Per call site, how many actions, and its file as a `'static` string
+    /// when the site was known at the start (no copy needed).
+    sites: HashMap<CallSite<'a>, (u64, Option<&'static str>)>,
 }
 
 #[cfg(test)]
@@ -292,6 +165,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::{FindingKind, FindingRules, find_with};
+    use crate::CallSite;
     use crate::analysis::normalise::normalise;
     use crate::analysis::statement::RepeatedStatement;
     use crate::{Action, Timeline};
@@ -359,7 +233,7 @@ mod tests {
         assert!(
             team.call_sites()
                 .iter()
-                .all(|site| site.location().file() == file!())
+                .all(|site| site.call_site().file() == file!())
         );
     }
 
@@ -542,11 +416,11 @@ mod tests {
         };
         let members: Vec<(usize, &Action)> = actions.iter().map(|a| (0, a)).collect();
         let site_of = |action: &Action| {
-            Some(if action.detail().ends_with('1') {
+            Some(CallSite::from(if action.detail().ends_with('1') {
                 second
             } else {
                 first
-            })
+            }))
         };
 
         let rules = FindingRules::new();
@@ -558,7 +432,7 @@ mod tests {
         let sites: Vec<(u32, u64)> = found[0]
             .call_sites()
             .iter()
-            .map(|s| (s.location().line(), s.count()))
+            .map(|s| (s.call_site().line(), s.count()))
             .collect();
         assert_eq!(sites, [(first.line(), 2), (second.line(), 1)]);
 

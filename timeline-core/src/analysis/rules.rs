@@ -3,12 +3,13 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::findings::Finding;
+use super::finding::Finding;
 use super::normalise::normalise;
+use crate::CallSite;
 
 thread_local! {
     /// Set while an allow predicate runs on this thread: a summary made
@@ -31,6 +32,11 @@ type AllowPredicate = Arc<dyn Fn(&Finding) -> bool + Send + Sync>;
 ///   findings: Sentry's N+1 detector asks for about five repeats and 50 ms.
 /// - [`min_total`](Self::min_total) is **zero**: in tests the database is
 ///   small and fast, so time says nothing about the loop; the count does.
+/// - **Connection set-up** (category `SQL-connect`: opening a connection
+///   and the statements a driver runs to set it up) makes no finding: a
+///   pool opens connections when it needs them, so how many a request
+///   opened says nothing about its code. See
+///   [`include_connection_set_up`](Self::include_connection_set_up).
 ///
 /// ```
 /// use std::time::Duration;
@@ -53,6 +59,8 @@ pub struct FindingRules {
     min_total: Duration,
     statements: Vec<String>,
     call_sites: Vec<String>,
+    categories: Vec<String>,
+    connection_set_up: bool,
     predicates: Vec<AllowPredicate>,
 }
 
@@ -63,6 +71,8 @@ impl Default for FindingRules {
             min_total: Duration::ZERO,
             statements: Vec::new(),
             call_sites: Vec::new(),
+            categories: Vec::new(),
+            connection_set_up: false,
             predicates: Vec::new(),
         }
     }
@@ -75,6 +85,8 @@ impl fmt::Debug for FindingRules {
             .field("min_total", &self.min_total)
             .field("statements", &self.statements)
             .field("call_sites", &self.call_sites)
+            .field("categories", &self.categories)
+            .field("connection_set_up", &self.connection_set_up)
             .field("predicates", &self.predicates.len())
             .finish()
     }
@@ -185,6 +197,48 @@ impl FindingRules {
         self
     }
 
+    /// Leave out the actions of `category` (the whole name, `"SQL-replica"`):
+    /// a category whose repeats are expected.
+    ///
+    /// ```
+    /// use timeline_core::{FindingRules, Timeline};
+    ///
+    /// let rules = FindingRules::new().allow_category("memcache-get");
+    /// let timeline = Timeline::builder().finding_rules(rules).build();
+    /// for key in ["user:1", "user:2"] {
+    ///     timeline.start("memcache-get", key).unwrap().finish();
+    /// }
+    /// assert!(timeline.summary().findings().is_empty());
+    /// ```
+    pub fn allow_category(mut self, category: impl Into<String>) -> Self {
+        self.categories.push(category.into());
+        self
+    }
+
+    /// Whether connection set-up — the actions of category `SQL-connect`,
+    /// which the diesel instrumentation and the sqlx preset give to opening
+    /// a connection and to the statements the driver runs to set it up —
+    /// may make findings (default `false`). A pool opens a connection when
+    /// it needs one, not when the code asks twice for the same thing.
+    ///
+    /// ```
+    /// use timeline_core::{FindingRules, Timeline};
+    ///
+    /// let connect_twice = |rules: FindingRules| {
+    ///     let timeline = Timeline::builder().finding_rules(rules).build();
+    ///     for _ in 0..2 {
+    ///         timeline.start("SQL-connect", "PRAGMA foreign_keys = ON; ").unwrap().finish();
+    ///     }
+    ///     timeline.summary().findings().len()
+    /// };
+    /// assert_eq!(connect_twice(FindingRules::new()), 0);
+    /// assert_eq!(connect_twice(FindingRules::new().include_connection_set_up(true)), 1);
+    /// ```
+    pub fn include_connection_set_up(mut self, include: bool) -> Self {
+        self.connection_set_up = include;
+        self
+    }
+
     /// Allow the findings for which `predicate` returns `true`. It runs
     /// while a summary or report is made, without any lock held; if it
     /// panics, the finding is kept; if it makes a summary itself, the
@@ -208,10 +262,16 @@ impl FindingRules {
         self
     }
 
-    pub(super) fn allows_call_site(&self, location: &Location<'_>) -> bool {
+    pub(super) fn allows_call_site(&self, site: &CallSite<'_>) -> bool {
         self.call_sites
             .iter()
-            .any(|path| location.file().contains(path.as_str()))
+            .any(|path| site.file().contains(path.as_str()))
+    }
+
+    /// Whether the actions of `category` make no findings.
+    pub(super) fn leaves_out_category(&self, category: &str) -> bool {
+        (!self.connection_set_up && super::is_connection_set_up(category))
+            || self.categories.iter().any(|c| c == category)
     }
 
     pub(super) fn allows_statement(&self, statement: &str) -> bool {

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use super::findings::{self, Detection, Finding};
+use super::finding::Finding;
+use super::findings::{self, Detection};
 use super::normalise::normalise;
 use super::statement::RepeatedStatement;
 use crate::text::one_line;
 use crate::time::millis;
-use crate::{Action, Outcome, Snapshot, TraceId};
+use crate::{Action, CallSite, Outcome, Snapshot, TraceId};
 
 /// The most of a category any text report shows: a category is a short
 /// label, and one that is not must not widen every line.
@@ -92,6 +93,30 @@ impl Snapshot {
         )
         .with_trace_id(self.trace_id())
         .with_late(self.late())
+    }
+}
+
+impl Snapshot {
+    /// The log line alone (see [`SummaryLine`]).
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let snapshot = Timeline::new().snapshot();
+    /// assert_eq!(snapshot.summary_line().to_string(), snapshot.summary().to_string());
+    /// ```
+    pub fn summary_line(&self) -> SummaryLine {
+        let concurrent = self
+            .actions()
+            .iter()
+            .filter(|action| !action.is_nested() && action.is_concurrent())
+            .count();
+        SummaryLine::new(
+            self.action_count(),
+            u64::try_from(concurrent).unwrap_or(u64::MAX),
+            self.elapsed(),
+            self.trace_id(),
+        )
     }
 }
 
@@ -209,6 +234,18 @@ impl Summary {
     /// actions are not counted).
     pub fn action_count(&self) -> u64 {
         self.actions
+    }
+
+    /// The log line alone (what `Display` writes without `{:#}`).
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let summary = Timeline::new().summary();
+    /// assert_eq!(summary.line().to_string(), summary.to_string());
+    /// ```
+    pub fn line(&self) -> SummaryLine {
+        SummaryLine::new(self.actions, self.concurrent, self.duration, self.trace_id)
     }
 
     /// How many of the stored actions ran beside others
@@ -348,7 +385,70 @@ impl CategoryStats {
     }
 }
 
-impl fmt::Display for Summary {
+/// The per-request log line alone — `N queries/external actions issued in
+/// S.SS seconds`, the concurrent count and the trace id — from
+/// [`Timeline::summary_line`](crate::Timeline::summary_line): one pass over
+/// the actions, nothing copied or normalised. [`Summary`]'s `Display` is
+/// the same line; use this where only the line is wanted, as in a log line
+/// per request.
+///
+/// ```
+/// use timeline_core::Timeline;
+///
+/// let timeline = Timeline::new();
+/// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+/// let line = timeline.summary_line();
+/// assert_eq!(line.action_count(), 1);
+/// assert_eq!(line.to_string(), timeline.summary().line().to_string());
+/// assert!(line.to_string().starts_with("1 queries/external actions issued in 0.0"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SummaryLine {
+    actions: u64,
+    concurrent: u64,
+    duration: Duration,
+    trace_id: Option<TraceId>,
+}
+
+impl SummaryLine {
+    pub(crate) fn new(
+        actions: u64,
+        concurrent: u64,
+        duration: Duration,
+        trace_id: Option<TraceId>,
+    ) -> Self {
+        SummaryLine {
+            actions,
+            concurrent,
+            duration,
+            trace_id,
+        }
+    }
+
+    /// How many actions the request issued, dropped ones included (nesting
+    /// actions are not counted).
+    pub fn action_count(&self) -> u64 {
+        self.actions
+    }
+
+    /// How many of them ran beside the sequence (see
+    /// [`Action::is_concurrent`]).
+    pub fn concurrent_count(&self) -> u64 {
+        self.concurrent
+    }
+
+    /// The time the timeline ran, to the moment the line was made.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// The distributed trace the line names, if any.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.trace_id
+    }
+}
+
+impl fmt::Display for SummaryLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -362,6 +462,13 @@ impl fmt::Display for Summary {
         if let Some(trace_id) = self.trace_id {
             write!(f, ", trace {trace_id}")?;
         }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.line())?;
         if !f.alternate() {
             return Ok(());
         }
@@ -424,9 +531,8 @@ impl fmt::Display for Summary {
                 for site in sites.iter().take(CALL_SITES) {
                     write!(
                         f,
-                        "\n         at {}:{} ({}×)",
-                        one_line(site.location().file(), 120),
-                        site.location().line(),
+                        "\n         at {} ({}×)",
+                        one_line(&site_text(&site.call_site()), 120),
                         site.count()
                     )?;
                 }
@@ -480,4 +586,13 @@ pub(crate) fn call_site_text(action: &Action) -> String {
         .call_site()
         .map(|site| format!("  (at {})", one_line(&site.to_string(), 300)))
         .unwrap_or_default()
+}
+
+/// `file:line`, or the function where the build has no line tables.
+fn site_text(site: &CallSite<'_>) -> String {
+    if site.has_location() {
+        format!("{}:{}", site.file(), site.line())
+    } else {
+        site.to_string()
+    }
 }

@@ -64,12 +64,40 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! With `deadpool_diesel`, the same inside a handler:
+//! With `deadpool_diesel`, whose `interact` lends its closure the
+//! connection, [`with_current_mut`](crate::with_current_mut) does the same
+//! inside a handler:
 //!
-//! ```text
-//! let bugs = conn
-//!     .interact(timeline_core::with_current(move |conn| bug::table.load::<Bug>(conn)))
-//!     .await??;
+//! ```
+//! # use diesel::prelude::*;
+//! # diesel::table! { bug (id) { id -> Integer, title -> Text } }
+//! # #[derive(Queryable)]
+//! # struct Bug { id: i32, title: String }
+//! # type Error = Box<dyn std::error::Error + Send + Sync>;
+//! use deadpool_diesel::sqlite::{Manager, Pool, Runtime};
+//! use timeline_core::{Timeline, WithTimeline};
+//!
+//! async fn bugs(pool: &Pool) -> Result<Vec<Bug>, Error> {
+//!     let conn = pool.get().await?;
+//!     let bugs = conn
+//!         .interact(timeline_core::with_current_mut(move |conn| bug::table.load::<Bug>(conn)))
+//!         .await
+//!         .map_err(|e| e.to_string())??;
+//!     Ok(bugs)
+//! }
+//! # let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! # runtime.block_on(async {
+//! timeline_core::integrations::diesel::install()?;
+//! let pool = Pool::builder(Manager::new(":memory:", Runtime::Tokio1)).max_size(1).build()?;
+//! # use diesel::connection::SimpleConnection;
+//! # let create = |conn: &mut diesel::SqliteConnection| conn.batch_execute("CREATE TABLE bug (id INTEGER PRIMARY KEY, title TEXT NOT NULL)");
+//! # pool.get().await?.interact(create).await.map_err(|e| e.to_string())??;
+//! let timeline = Timeline::new();
+//! bugs(&pool).with_timeline(timeline.clone()).await?;
+//! assert_eq!(timeline.actions()[0].detail(), "SELECT `bug`.`id`, `bug`.`title` FROM `bug` -- binds: []");
+//! # Ok::<(), Error>(())
+//! # })?;
+//! # Ok::<(), Error>(())
 //! ```
 //!
 //! # What is recorded
@@ -112,6 +140,15 @@
 //! - Known gap: when SQLite ends a transaction by itself (after a disk-full
 //!   or I/O error), diesel emits no event for its end, and its action stays
 //!   open until the connection begins its next transaction or is dropped.
+//!
+//! # Call sites
+//!
+//! The instrumentation runs on the thread that runs the statement: where
+//! the timeline captures backtraces (always in [`testing`](crate::testing)),
+//! an action's [call site](crate::Action::call_site) is the application's
+//! line that called diesel, or the closure's line that `spawn_blocking` or
+//! `interact` ran. All the sources and what they tell are tabled in the
+//! repository's `docs/sources.md`.
 //!
 //! # Versions
 //!

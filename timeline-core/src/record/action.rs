@@ -225,8 +225,12 @@ impl Action {
         self.concurrent
     }
 
-    /// The backtrace captured when the action started, if the timeline was
-    /// built with [`capture_backtraces`](crate::TimelineBuilder::capture_backtraces).
+    /// The backtrace captured when the action started (or, for one a
+    /// bridge recorded when it ended, then), if the timeline was built
+    /// with [`capture_backtraces`](crate::TimelineBuilder::capture_backtraces):
+    /// the application's own frames only, innermost first. `None` when no
+    /// frame was the application's — a driver's own thread — rather than
+    /// frames of the dependencies.
     pub fn backtrace(&self) -> Option<&str> {
         self.extra.as_ref()?.backtrace.as_deref()
     }
@@ -240,9 +244,18 @@ impl Action {
     ///
     /// An action recorded by a bridge (the `tracing` layer, diesel) comes
     /// from a library's code, which cannot tell the application's caller:
-    /// its call site is `None`, unless the timeline captures backtraces, in
-    /// which case it is the first application frame of the
-    /// [`backtrace`](Self::backtrace).
+    /// its call site is `None`, unless the timeline captures backtraces
+    /// ([`capture_backtraces`](crate::TimelineBuilder::capture_backtraces),
+    /// [`capture_backtraces_if`](crate::TimelineBuilder::capture_backtraces_if),
+    /// and always in [`testing`](crate::testing)), in which case it is the
+    /// first application frame of the [`backtrace`](Self::backtrace) taken
+    /// on the thread that recorded the action: the line that awaited the
+    /// query or called diesel. A driver that runs the statement on a thread
+    /// of its own (sqlx's SQLite worker) leaves no application frame to
+    /// find: then the call site is not reported, rather than a wrong one —
+    /// unless the application named the line with
+    /// [`with_call_site`](crate::WithCallSite::with_call_site), which takes
+    /// precedence over any backtrace.
     ///
     /// ```
     /// use timeline_core::Timeline;
@@ -334,6 +347,11 @@ pub(crate) fn whole_millis(duration: Duration) -> u64 {
 /// A source location an action came from: see [`Action::call_site`].
 /// Displays as `file:line:column`.
 ///
+/// A call site worked out from a backtrace also names the application's
+/// [`function`](Self::function). In a build without line tables that is
+/// all it knows: [`file`](Self::file) is empty, [`line`](Self::line) and
+/// [`column`](Self::column) are 0, and it displays as the function.
+///
 /// ```
 /// use timeline_core::Timeline;
 ///
@@ -342,43 +360,83 @@ pub(crate) fn whole_millis(duration: Duration) -> u64 {
 /// let actions = timeline.actions();
 /// let call_site = actions[0].call_site().unwrap();
 /// assert!(call_site.to_string().starts_with(file!()));
+/// assert_eq!(call_site.function(), None); // known without a backtrace
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallSite<'a> {
     file: &'a str,
     line: u32,
     column: u32,
+    function: Option<&'a str>,
 }
 
 impl<'a> CallSite<'a> {
     /// The source file, as the compiler named it (relative to the package
-    /// for the application's own code).
+    /// for the application's own code); empty when only the
+    /// [`function`](Self::function) is known.
     pub fn file(&self) -> &'a str {
         self.file
     }
 
-    /// The line, from 1.
+    /// The line, from 1; 0 when only the [`function`](Self::function) is
+    /// known.
     pub fn line(&self) -> u32 {
         self.line
     }
 
-    /// The column, from 1.
+    /// The column, from 1; 0 when only the [`function`](Self::function) is
+    /// known.
     pub fn column(&self) -> u32 {
         self.column
     }
 
-    /// The location of the first application frame of a backtrace, if it
-    /// has one: a bridge called on a driver's own thread (sqlx's SQLite
+    /// The application's function, as the backtrace names it
+    /// (`app::pages::bug_page::{{closure}}`), for a call site worked out
+    /// from a backtrace; `None` for one known at the start of the action.
+    pub fn function(&self) -> Option<&'a str> {
+        self.function
+    }
+
+    /// Whether a file and line are known, not only the function.
+    pub fn has_location(&self) -> bool {
+        !self.file.is_empty()
+    }
+
+    /// The first frame of a backtrace cut to the application's frames, if
+    /// it has one: a bridge called on a driver's own thread (sqlx's SQLite
     /// worker) has none, and then no call site.
     pub(super) fn first_in_backtrace(backtrace: &'a str) -> Option<Self> {
-        let at = crate::backtrace::first_application_location(backtrace)?;
-        let (rest, column) = at.rsplit_once(':')?;
-        let (file, line) = rest.rsplit_once(':')?;
+        let (function, location) = crate::backtrace::first_frame(backtrace)?;
+        let located = location.and_then(|at| {
+            let (rest, column) = at.rsplit_once(':')?;
+            let (file, line) = rest.rsplit_once(':')?;
+            // `./src/page.rs` as `src/page.rs`, the form of `file!()`.
+            let file = file.strip_prefix("./").unwrap_or(file);
+            Some((file, line.parse().ok()?, column.parse().ok()?))
+        });
+        let (file, line, column) = located.unwrap_or(("", 0, 0));
         Some(CallSite {
             file,
-            line: line.parse().ok()?,
-            column: column.parse().ok()?,
+            line,
+            column,
+            function: Some(function),
         })
+    }
+
+    /// A call site from its parts, for readers that keep one apart from
+    /// its action (a finding's call sites).
+    pub(crate) fn from_parts(
+        file: &'a str,
+        line: u32,
+        column: u32,
+        function: Option<&'a str>,
+    ) -> Self {
+        CallSite {
+            file,
+            line,
+            column,
+            function,
+        }
     }
 }
 
@@ -388,12 +446,16 @@ impl From<&'static Location<'static>> for CallSite<'static> {
             file: location.file(),
             line: location.line(),
             column: location.column(),
+            function: None,
         }
     }
 }
 
 impl fmt::Display for CallSite<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        match self.function {
+            Some(function) if self.file.is_empty() => f.write_str(function),
+            _ => write!(f, "{}:{}:{}", self.file, self.line, self.column),
+        }
     }
 }

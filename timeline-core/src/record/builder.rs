@@ -40,6 +40,7 @@ impl fmt::Debug for TimelineBuilder {
                     Backtraces::Never => "never",
                     Backtraces::Always => "always",
                     Backtraces::If(_) => "if",
+                    Backtraces::WithoutCallSite => "for bridges",
                 },
             )
             .field("max_actions", &self.config.max_actions)
@@ -99,6 +100,34 @@ impl TimelineBuilder {
         predicate: impl Fn(&str, &str) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.config.backtraces = Backtraces::If(Box::new(predicate));
+        self
+    }
+
+    /// Capture a backtrace only for the actions whose call site is not
+    /// known at their start: those a bridge records (the `tracing` layer's
+    /// sqlx, sea-orm, reqwest-tracing…, diesel's instrumentation), whose
+    /// call site only a backtrace tells (see
+    /// [`Action::call_site`](crate::Action::call_site)). The application's
+    /// own actions — `start`, `record`, `#[timed]` — know theirs for free
+    /// and get none. Replaces [`capture_backtraces`](Self::capture_backtraces)
+    /// and [`capture_backtraces_if`](Self::capture_backtraces_if), and is
+    /// replaced by them. What [`testing::scaling`](crate::testing::scaling)
+    /// records with.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::builder().capture_backtraces_for_bridges(true).build();
+    /// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// assert!(timeline.actions()[0].backtrace().is_none()); // its call site is known
+    /// assert!(timeline.actions()[0].call_site().is_some());
+    /// ```
+    pub fn capture_backtraces_for_bridges(mut self, capture: bool) -> Self {
+        self.config.backtraces = if capture {
+            Backtraces::WithoutCallSite
+        } else {
+            Backtraces::Never
+        };
         self
     }
 

@@ -46,4 +46,6 @@ pub(super) enum Backtraces {
     /// Those whose category and detail (filtered and cut) the predicate
     /// accepts.
     If(BacktracePredicate),
+    /// Those whose call site is not known at their start: the bridges'.
+    WithoutCallSite,
 }

@@ -7,6 +7,7 @@ use super::Timeline;
 use super::action::Outcome;
 use super::slots::{RUNNING, UNFINISHED};
 use crate::sync::Ordering;
+use crate::trace_context::TraceContext;
 
 /// An unfinished action. Dropping the guard finishes it — at the end of a
 /// scope, on early return and `?`, and during a panic (then with
@@ -96,6 +97,49 @@ impl ActionGuard {
         &self.timeline
     }
 
+    /// This action's place in the request's distributed trace, as the
+    /// parent of the calls it makes: the request's trace, with this
+    /// action's own span id — drawn at the first ask, the same afterwards —
+    /// which the `opentelemetry` export gives the action's span. `None` when
+    /// the timeline has no [`TraceContext`].
+    ///
+    /// Call it where an action is an outgoing call and put what it gives
+    /// in the request (`TraceContext::inject`, with the feature `tower` or
+    /// `reqwest-middleware`, or [`traceparent`](TraceContext::traceparent)):
+    /// the service called then hangs under this action in a trace viewer.
+    /// `TraceContext::inject_current` does the same for the open action,
+    /// when it can tell which one that is. An action that was not stored
+    /// (the timeline was full) gives the request's own context.
+    ///
+    /// ```
+    /// use timeline_core::{TraceContext, Timeline};
+    ///
+    /// let timeline = Timeline::new();
+    /// let request = TraceContext::new_trace(true);
+    /// timeline.set_trace_context(request.clone());
+    ///
+    /// let call = timeline.start("HTTP-GET", "http://bugs.internal/bugs/1").unwrap();
+    /// let context = call.trace_context().unwrap();
+    /// assert_eq!(context.trace_id(), request.trace_id());
+    /// assert_eq!(context.parent_span_id(), Some(request.span_id()));
+    /// assert_ne!(context.span_id(), request.span_id());
+    /// // What the call sends: this action as the parent.
+    /// assert_eq!(&context.traceparent()[36..52], context.span_id().to_string());
+    /// assert_eq!(call.trace_context(), Some(context.clone())); // one id per action
+    /// call.finish();
+    ///
+    /// let snapshot = timeline.snapshot();
+    /// assert_eq!(snapshot.call_span_id(0), Some(context.span_id()));
+    /// ```
+    pub fn trace_context(&self) -> Option<TraceContext> {
+        let inner = &*self.timeline.inner;
+        let trace = inner.trace_context.get()?;
+        Some(match inner.mark_call(self.slot, false) {
+            Some(span_id) => trace.for_call(span_id),
+            None => trace.clone(),
+        })
+    }
+
     /// The outcome of an action whose guard is dropped now: `Panicked` if a
     /// panic began while it ran, else `otherwise`.
     #[inline]
@@ -105,6 +149,12 @@ impl ActionGuard {
         } else {
             otherwise
         }
+    }
+
+    /// The slot's index, or `u32::MAX` if not stored.
+    #[cfg_attr(not(feature = "reqwest-middleware"), allow(dead_code))]
+    pub(super) fn slot(&self) -> u32 {
+        self.slot
     }
 
     #[inline]
@@ -166,11 +216,16 @@ impl ActionGuard {
             }
         } else if self.slot != u32::MAX {
             let end_seq = u32::try_from(state.slots.len()).unwrap_or(u32::MAX);
+            let mut concurrent = false;
             if let Some(slot) = state.slots.get_mut(self.slot as usize) {
                 slot.end_ns = end_ns;
                 slot.end_seq = end_seq;
+                concurrent = slot.concurrent;
                 let added = slot.set_outcome(outcome);
                 state.bytes += added;
+            }
+            if concurrent {
+                state.calls.finished_concurrent(self.slot);
             }
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use super::action::Action;
 use crate::analysis::FindingRules;
 use crate::overlap::Violation;
-use crate::trace_context::{TraceContext, TraceId};
+use crate::trace_context::{SpanId, TraceContext, TraceId};
 
 /// A timeline as of one moment, as plain data: its actions, what was
 /// dropped, the violations, the pauses of findings and the trace context.
@@ -43,6 +43,9 @@ pub struct Snapshot {
     pub(super) elapsed: Duration,
     pub(super) baseline: SystemTime,
     pub(super) trace_context: Option<TraceContext>,
+    /// The slots of the actions that became outgoing calls, ascending,
+    /// with their span ids.
+    pub(super) calls: Vec<(u32, SpanId)>,
     /// `None` for the defaults.
     pub(super) finding_rules: Option<Arc<FindingRules>>,
     /// Pauses of findings, as disjoint sorted intervals of the clock.
@@ -113,6 +116,42 @@ impl Snapshot {
     /// The id of the distributed trace, if a context was attached.
     pub fn trace_id(&self) -> Option<TraceId> {
         self.trace_context.as_ref().map(TraceContext::trace_id)
+    }
+
+    /// The span id of the action at `index` in [`actions`](Self::actions)
+    /// if it became an outgoing call: the parent id its calls carried in
+    /// `traceparent` (see [`ActionGuard::trace_context`](crate::ActionGuard::trace_context)),
+    /// which an exporter gives the action's span so that the services it
+    /// called hang under it. `None` for an action that made no call.
+    ///
+    /// ```
+    /// use timeline_core::{TraceContext, Timeline};
+    ///
+    /// let timeline = Timeline::new();
+    /// timeline.set_trace_context(TraceContext::new_trace(true));
+    /// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// let call = timeline.start("HTTP-GET", "http://bugs.internal/").unwrap();
+    /// let sent = call.trace_context().unwrap();
+    /// call.finish();
+    ///
+    /// let snapshot = timeline.snapshot();
+    /// assert_eq!(snapshot.call_span_id(0), None);
+    /// assert_eq!(snapshot.call_span_id(1), Some(sent.span_id()));
+    /// ```
+    pub fn call_span_id(&self, index: usize) -> Option<SpanId> {
+        if self.calls.is_empty() {
+            return None;
+        }
+        let slot = match &self.log_order.storage {
+            None => index,
+            Some(storage) => *storage.get(index)? as usize,
+        };
+        let slot = u32::try_from(slot).ok()?;
+        let at = self
+            .calls
+            .binary_search_by_key(&slot, |&(slot, _)| slot)
+            .ok()?;
+        self.calls.get(at).map(|&(_, span_id)| span_id)
     }
 
     /// How many actions the summary line counts: stored non-nesting ones

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::Timeline;
 use super::action::{Action, Outcome};
+use super::calls::Calls;
 use super::config::{Backtraces, Config};
 use super::detail;
 use super::detail::{excerpt_name, name_heap_bytes};
@@ -21,6 +22,7 @@ use super::texts::{SlotTexts, StaticTexts, Texts};
 use crate::clock::Clock;
 use crate::overlap::{ActionName, OverlapError, Violation};
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::trace_context::{SpanId, TraceContext};
 
 /// The slot of an action that was counted in `dropped()` instead of stored.
 pub(super) const NOT_STORED: usize = usize::MAX;
@@ -64,8 +66,12 @@ pub(super) struct State {
     /// what a recorded action starting before the floor overlapped.
     floor_slot: Option<usize>,
     /// What the timeline holds, in bytes, against `max_bytes`: slots
-    /// (whole chunks), owned strings, outcomes, backtraces, violations.
+    /// (whole chunks), owned strings, outcomes, backtraces, violations,
+    /// calls.
     pub(super) bytes: usize,
+    /// The actions that became outgoing calls, with their span ids, and
+    /// the concurrent actions still running (see `calls.rs`).
+    pub(super) calls: Calls,
 }
 
 #[derive(Clone, Copy)]
@@ -81,9 +87,27 @@ pub(super) enum Open {
 pub(super) enum RecordedBy {
     /// The application, at this line (`Timeline::record`).
     Caller(&'static Location<'static>),
-    /// A bridge, from a library's code: no call site, and late once the
-    /// timeline is sealed.
-    Bridge,
+    /// A bridge, from a library's code: the call site the application
+    /// named (`with_call_site`), if any, and late once the timeline is
+    /// sealed.
+    Bridge(Option<&'static Location<'static>>),
+}
+
+/// What a call made now, outside any guard, belongs to (see
+/// [`Timeline::call_cover`]).
+#[derive(Debug)]
+#[cfg_attr(
+    not(any(feature = "tower", feature = "reqwest-middleware")),
+    allow(dead_code)
+)]
+pub(crate) enum CallCover {
+    /// The open action, or the request when actions overlap and which one
+    /// holds the call is not known: the trace context the call carries, if
+    /// the timeline has one.
+    Covered(Option<TraceContext>),
+    /// No action is open around it, or only one started for another call:
+    /// the call may be an action of its own ([`Timeline::start_call`]).
+    Bare,
 }
 
 /// What a start does when a non-nesting action is unfinished.
@@ -343,11 +367,25 @@ impl Inner {
 
     /// Stored non-nesting actions plus dropped ones.
     pub(super) fn action_count(&self) -> u64 {
+        self.line_counts().0
+    }
+
+    /// What the summary line counts, in one pass under the lock: stored
+    /// non-nesting actions plus the dropped ones, the concurrent ones among
+    /// them, and the time to now.
+    pub(super) fn line_counts(&self) -> (u64, u64, Duration) {
+        let as_of = self.report_now_ns();
         let state = self.lock();
-        let stored = state.slots.iter().filter(|slot| !slot.nested).count();
-        u64::try_from(stored)
-            .unwrap_or(u64::MAX)
-            .saturating_add(state.dropped)
+        let (mut stored, mut concurrent) = (0u64, 0u64);
+        for slot in state.slots.iter().filter(|slot| !slot.nested) {
+            stored += 1;
+            concurrent += u64::from(slot.concurrent);
+        }
+        (
+            stored.saturating_add(state.dropped),
+            concurrent,
+            Duration::from_nanos(as_of),
+        )
     }
 
     /// `f` over the category and duration of each non-nesting action, under
@@ -399,8 +437,56 @@ impl Inner {
             elapsed: Duration::from_nanos(as_of),
             baseline: self.clock.baseline_wall(),
             trace_context: self.trace_context.get().cloned(),
+            calls: state.calls.span_ids(),
             finding_rules: self.config.finding_rules.clone(),
             paused,
+        }
+    }
+
+    /// The span id of the action at `slot` as an outgoing call, drawn at
+    /// its first call; `None` if it was not stored or there is no room.
+    pub(super) fn mark_call(&self, slot: u32, dedicated: bool) -> Option<SpanId> {
+        if slot == u32::MAX {
+            return None;
+        }
+        let mut state = self.lock();
+        let state = &mut *state;
+        state
+            .calls
+            .mark(slot, dedicated, &mut state.bytes, self.config.max_bytes)
+    }
+
+    /// What a call made now, outside any guard, belongs to: the open
+    /// non-nesting action, which then becomes a call, unless it was started
+    /// for a call of its own. While a concurrent action runs, which action
+    /// holds the call is not known: it is the request's.
+    pub(super) fn call_cover(&self) -> CallCover {
+        let trace = self.trace_context.get();
+        let mut state = self.lock();
+        if state.calls.concurrent_may_hold_a_call() {
+            return CallCover::Covered(trace.cloned());
+        }
+        match state.open {
+            None => CallCover::Bare,
+            Some(Open::NotStored) => CallCover::Covered(trace.cloned()),
+            Some(Open::Stored(index)) => {
+                let slot = guard_slot(index);
+                if state.calls.is_dedicated(slot) {
+                    return CallCover::Bare;
+                }
+                let Some(trace) = trace else {
+                    return CallCover::Covered(None);
+                };
+                let state = &mut *state;
+                let span_id =
+                    state
+                        .calls
+                        .mark(slot, false, &mut state.bytes, self.config.max_bytes);
+                CallCover::Covered(Some(match span_id {
+                    Some(span_id) => trace.for_call(span_id),
+                    None => trace.clone(),
+                }))
+            }
         }
     }
 
@@ -426,16 +512,20 @@ impl Inner {
         &self,
         category: &Cow<'static, str>,
         detail: &Cow<'static, str>,
+        call_site: Option<&'static Location<'static>>,
     ) -> Option<Arc<str>> {
         match &self.config.backtraces {
             Backtraces::Never => None,
-            Backtraces::Always => Some(crate::backtrace::capture()),
+            Backtraces::Always => crate::backtrace::capture(),
+            Backtraces::WithoutCallSite if call_site.is_some() => None,
+            Backtraces::WithoutCallSite => crate::backtrace::capture(),
             Backtraces::If(predicate) => {
                 // A predicate that panics, or an action it starts itself,
                 // gets no backtrace.
                 detail::call_user_code(|| predicate(category, detail))
                     .unwrap_or(false)
                     .then(crate::backtrace::capture)
+                    .flatten()
             }
         }
     }
@@ -516,7 +606,7 @@ impl Inner {
         call_site: Option<&'static Location<'static>>,
     ) -> Result<Started, OverlapError> {
         let named = self.prepare(category, detail);
-        let backtrace = self.capture_backtrace(&named.category, &named.detail);
+        let backtrace = self.capture_backtrace(&named.category, &named.detail, call_site);
         let texts = Texts::new(named, Outcome::Ok, backtrace);
         self.start_prepared(texts, nested, on_overlap, call_site)
     }
@@ -613,6 +703,11 @@ impl Inner {
             call_site,
         };
         let slot = self.store(state, attempted, at);
+        if slot != NOT_STORED {
+            state
+                .calls
+                .started_concurrent(guard_slot(slot), &mut state.bytes);
+        }
         state.note_violation(open, noted, start_ns, &self.config);
         Started::new(guard_slot(slot), start_ns, false)
     }
@@ -654,10 +749,10 @@ impl Inner {
     ) {
         let (call_site, from_bridge) = match from {
             RecordedBy::Caller(location) => (Some(location), false),
-            RecordedBy::Bridge => (None, true),
+            RecordedBy::Bridge(call_site) => (call_site, true),
         };
         let attempted = self.prepare(category, detail);
-        let backtrace = self.capture_backtrace(&attempted.category, &attempted.detail);
+        let backtrace = self.capture_backtrace(&attempted.category, &attempted.detail, call_site);
         let attempted = Texts::new(attempted, outcome, backtrace);
         let mut state = self.lock();
         // Asked under the lock that the seal takes: what a bridge brings
@@ -703,7 +798,7 @@ impl Inner {
         outcome: Outcome,
     ) {
         let named = self.prepare(category, detail);
-        let backtrace = self.capture_backtrace(&named.category, &named.detail);
+        let backtrace = self.capture_backtrace(&named.category, &named.detail, None);
         let texts = Texts::new(named, outcome, backtrace);
         let at = Placed {
             start_ns,

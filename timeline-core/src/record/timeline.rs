@@ -14,7 +14,7 @@ use super::detail;
 use super::guard::ActionGuard;
 use super::slots::UNFINISHED;
 use super::snapshot::Snapshot;
-use super::state::{Inner, OnOverlap, RecordedBy, Started};
+use super::state::{CallCover, Inner, OnOverlap, RecordedBy, Started};
 use crate::clock::saturating_nanos;
 use crate::overlap::{OverlapError, Violation};
 use crate::trace_context::{TraceContext, TraceId};
@@ -189,7 +189,11 @@ impl Timeline {
     /// [`Violation`].
     #[inline]
     #[cfg_attr(
-        not(any(all(feature = "tower", feature = "tracing"), feature = "diesel")),
+        not(any(
+            all(feature = "tower", feature = "tracing"),
+            feature = "diesel",
+            feature = "reqwest-middleware"
+        )),
         allow(dead_code)
     )]
     pub(crate) fn start_unrefused(
@@ -202,8 +206,10 @@ impl Timeline {
             return self.late_guard();
         }
         // A bridge is called from a library's code, not the application's:
-        // where it was called from only a backtrace tells.
-        match self.try_start(category, detail, nested, OnOverlap::Concurrent, None) {
+        // where it was called from only the application can say
+        // (`with_call_site`), or a backtrace tell.
+        let call_site = crate::call_site::scoped();
+        match self.try_start(category, detail, nested, OnOverlap::Concurrent, call_site) {
             Ok(started) => started.guard(self),
             Err(_) => unreachable!("a start that may be concurrent is never refused"),
         }
@@ -312,7 +318,8 @@ impl Timeline {
             start_ns,
             end_ns,
             outcome,
-            RecordedBy::Bridge,
+            // As in `start_unrefused`: the application's own word, if any.
+            RecordedBy::Bridge(crate::call_site::scoped()),
         );
     }
 
@@ -568,6 +575,12 @@ impl Timeline {
         self.inner.action_count()
     }
 
+    /// The summary line's counts without a snapshot: actions (dropped
+    /// included), concurrent ones, and the time to now.
+    pub(crate) fn line_counts(&self) -> (u64, u64, Duration) {
+        self.inner.line_counts()
+    }
+
     /// Runs `f` over the category and duration of each non-nesting action
     /// (unfinished ones until now), without copying a detail, and returns
     /// what it made with the time from the timeline's start to now.
@@ -617,6 +630,39 @@ impl Timeline {
     #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn seal(&self) {
         self.inner.seal();
+    }
+
+    /// What a call made now outside any guard belongs to, for
+    /// `TraceContext::inject_current` and the reqwest middleware: the open
+    /// non-nesting action, which becomes a call (its span id drawn at the
+    /// first ask); the request, while concurrent actions make it unclear
+    /// which action holds the call; or nothing, when no action is open or
+    /// only one started for another call ([`start_call`](Self::start_call)).
+    #[cfg_attr(
+        not(any(feature = "tower", feature = "reqwest-middleware")),
+        allow(dead_code)
+    )]
+    pub(crate) fn call_cover(&self) -> CallCover {
+        self.inner.call_cover()
+    }
+
+    /// Starts an action that is one outgoing call and nothing else, never
+    /// refused (concurrent on overlap), with its span id drawn now: a call
+    /// made while it is open is another call, not part of it. Returns the
+    /// trace context the call carries, if the timeline has one.
+    #[cfg_attr(not(feature = "reqwest-middleware"), allow(dead_code))]
+    pub(crate) fn start_call(
+        &self,
+        category: Cow<'static, str>,
+        detail: Cow<'static, str>,
+    ) -> (ActionGuard, Option<TraceContext>) {
+        let guard = self.start_unrefused(category, detail, false);
+        let span_id = self.inner.mark_call(guard.slot(), true);
+        let context = self.inner.trace_context.get().map(|trace| match span_id {
+            Some(span_id) => trace.for_call(span_id),
+            None => trace.clone(),
+        });
+        (guard, context)
     }
 }
 

@@ -365,7 +365,7 @@ impl Report {
             out.push_str(" · call site: ");
             match call_site(action) {
                 Some(site) => escape_into(out, &site),
-                None => out.push_str("unknown"),
+                None => out.push_str("not reported"),
             }
             out.push_str("</p>");
             if let Some(backtrace) = action.backtrace() {
@@ -436,13 +436,13 @@ impl Report {
             out.push_str("</p></details></td><td class=\"detail\">");
             let sites = finding.call_sites();
             if sites.is_empty() {
-                out.push_str("unknown");
+                out.push_str("not reported");
             }
             for (n, site) in sites.iter().take(MAX_SITES).enumerate() {
                 if n > 0 {
                     out.push_str("<br>");
                 }
-                escape_into(out, &one_line(&site.location().to_string(), 300));
+                escape_into(out, &one_line(&site.call_site().to_string(), 300));
                 let _ = write!(out, " ×{}", site.count());
             }
             if sites.len() > MAX_SITES {

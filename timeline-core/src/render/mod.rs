@@ -23,7 +23,7 @@ pub use report::Report;
 pub use request::{ReportReason, RequestContext};
 
 use crate::time::rfc3339;
-use crate::{Snapshot, Summary, Timeline};
+use crate::{Snapshot, Summary, SummaryLine, Timeline};
 
 impl Timeline {
     /// What the timeline adds up to: `Display` is the per-request log line
@@ -41,6 +41,23 @@ impl Timeline {
     /// ```
     pub fn summary(&self) -> Summary {
         self.snapshot().summary()
+    }
+
+    /// The per-request log line alone, `N queries/external actions issued
+    /// in S.SS seconds`: what [`summary`](Self::summary)'s `Display` writes,
+    /// from one pass over the actions, with no copy of a detail and no
+    /// statement normalised. For a log line per request.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// timeline.start("SQL-main", "SELECT 1").unwrap().finish();
+    /// assert!(timeline.summary_line().to_string().starts_with("1 queries/external actions"));
+    /// ```
+    pub fn summary_line(&self) -> SummaryLine {
+        let (actions, concurrent, elapsed) = self.line_counts();
+        SummaryLine::new(actions, concurrent, elapsed, self.trace_id())
     }
 
     /// An OOPS-shaped report of the whole timeline, for error reports:

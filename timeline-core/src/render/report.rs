@@ -382,15 +382,22 @@ fn finding_json(out: &mut String, finding: &Finding) {
         if n > 0 {
             out.push(',');
         }
+        let call_site = site.call_site();
         out.push_str("{\"file\":");
-        json::push_str(out, site.location().file());
+        json::push_str(out, call_site.file());
         let _ = write!(
             out,
-            ",\"line\":{},\"column\":{},\"count\":{}}}",
-            site.location().line(),
-            site.location().column(),
+            ",\"line\":{},\"column\":{},\"count\":{}",
+            call_site.line(),
+            call_site.column(),
             site.count()
         );
+        // Only for a call site from a backtrace: the others name none.
+        if let Some(function) = call_site.function() {
+            out.push_str(",\"function\":");
+            json::push_str(out, function);
+        }
+        out.push('}');
     }
     out.push_str("]}");
 }

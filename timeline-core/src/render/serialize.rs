@@ -128,11 +128,19 @@ impl Serialize for Finding {
 
 impl Serialize for FindingSite {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut site = serializer.serialize_struct("FindingSite", 4)?;
-        site.serialize_field("file", self.location().file())?;
-        site.serialize_field("line", &self.location().line())?;
-        site.serialize_field("column", &self.location().column())?;
+        let call_site = self.call_site();
+        let function = call_site.function();
+        let fields = 4 + usize::from(function.is_some());
+        let mut site = serializer.serialize_struct("FindingSite", fields)?;
+        site.serialize_field("file", call_site.file())?;
+        site.serialize_field("line", &call_site.line())?;
+        site.serialize_field("column", &call_site.column())?;
         site.serialize_field("count", &self.count())?;
+        // As `to_json`: only a call site from a backtrace names one.
+        match function {
+            Some(function) => site.serialize_field("function", function)?,
+            None => site.skip_field("function")?,
+        }
         site.end()
     }
 }

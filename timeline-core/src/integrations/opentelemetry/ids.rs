@@ -1,7 +1,8 @@
-//! Span ids chosen before the span exists: the request's span id goes out
-//! in `traceparent` headers while the request runs, and its span is built
-//! only after the response. OpenTelemetry 0.32's `SpanBuilder` takes no
-//! ids, so the SDK's `IdGenerator` hands over the one staged here.
+//! Span ids chosen before the span exists: the span ids of the request
+//! and of its calls go out in `traceparent` headers while the request
+//! runs, and their spans are built only after the response. OpenTelemetry
+//! 0.32's `SpanBuilder` takes no ids, so the SDK's `IdGenerator` hands over
+//! the one staged here.
 
 use std::cell::Cell;
 
@@ -15,9 +16,10 @@ thread_local! {
 
 /// An [`IdGenerator`] for the SDK's tracer provider that gives each
 /// exported request span the span id its timeline's
-/// [`TraceContext`](crate::TraceContext) already announced — the parent id
-/// that outgoing calls carried in `traceparent` — so that the spans of the
-/// services it called hang under it. Every other id is random, as with the
+/// [`TraceContext`](crate::TraceContext) already announced, and each
+/// action that made an outgoing call the span id that call carried as its
+/// parent in `traceparent` — so that the spans of the services called hang
+/// under the call that reached them. Every other id is random, as with the
 /// SDK's default [`RandomIdGenerator`].
 ///
 /// Without it the export still continues the right trace, but a callee's

@@ -40,9 +40,16 @@
 //!   span as its parent, and — with [`TimelineIdGenerator`] installed in the
 //!   SDK — the span id the request sent downstream in `traceparent`. A
 //!   timeline without a trace context gets a new trace from the SDK.
-//!   The services a request calls with its `traceparent` become children of
-//!   this request span: an action's span id is only drawn at export, after
-//!   the call went out, so it cannot be the parent they were told about.
+//! - **A call's span is the parent of the service it called.** An action
+//!   that made an outgoing call got a span id of its own when the call was
+//!   made, which the call named as its parent in `traceparent`
+//!   ([`ActionGuard::trace_context`](crate::ActionGuard::trace_context),
+//!   `TraceContext::inject_current`, the reqwest middleware); with
+//!   [`TimelineIdGenerator`] installed, that action's span gets that id
+//!   ([`Snapshot::call_span_id`](crate::Snapshot::call_span_id)), so the
+//!   called service's request span hangs under the call's span. A call
+//!   made outside any action names the request span. Every other span id
+//!   is drawn by the SDK.
 //! - **One child span per action**, named after its category, from its
 //!   start to its end (an unfinished action ends at the export, marked
 //!   `timeline.unfinished`). Actions inside a nesting action
@@ -209,6 +216,18 @@ impl RequestSpan {
 /// layer's [`SpanExport`] does). A snapshot of the timeline is exported;
 /// actions recorded later are not.
 ///
+/// # Panics
+///
+/// Only if the tracer, a span processor or an exporter panics — user
+/// code, whose panic goes on to the caller as from any callback. The
+/// request span is ended first, and the spans of the actions not yet
+/// exported are lost; a second panic while ending the request span is
+/// discarded, so a panicking processor cannot abort the process.
+/// [`SpanExport`] catches such panics and counts them in
+/// [`SpanExport::panicked`]. (One case stays out of reach: a processor
+/// whose `on_start` panics makes the SDK drop, and so end, the span it
+/// was starting; if its `on_end` panics as well, the SDK aborts.)
+///
 /// ```
 /// use opentelemetry::trace::TracerProvider as _;
 /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
@@ -231,18 +250,20 @@ impl RequestSpan {
 /// assert_eq!(transaction.parent_span_id, request.span_id());
 /// ```
 pub fn export<T: Tracer>(timeline: &Timeline, tracer: &T, request: RequestSpan) -> SpanContext {
-    let baseline = timeline.baseline();
+    // One read: the actions, the calls' span ids and the end agree.
+    let snapshot = timeline.snapshot();
+    let baseline = snapshot.baseline();
     let at = |offset: Duration| baseline.checked_add(offset).unwrap_or(baseline);
-    let actions = timeline.actions();
-    let end = request.end.unwrap_or_else(|| timeline.elapsed());
-    let trace = timeline.trace_context();
+    let actions = snapshot.actions();
+    let end = request.end.unwrap_or_else(|| snapshot.elapsed());
+    let trace = snapshot.trace_context();
 
     let mut attributes = request.attributes.clone();
     attributes.push(KeyValue::new(
         semconv::TIMELINE_ACTIONS,
         i64::try_from(actions.len()).unwrap_or(i64::MAX),
     ));
-    let dropped = timeline.dropped();
+    let dropped = snapshot.dropped();
     if dropped > 0 {
         attributes.push(KeyValue::new(
             semconv::TIMELINE_DROPPED,
@@ -253,35 +274,58 @@ pub fn export<T: Tracer>(timeline: &Timeline, tracer: &T, request: RequestSpan) 
         .with_kind(request.kind.clone())
         .with_start_time(baseline)
         .with_attributes(attributes);
-    let parent = trace.as_ref().map_or_else(Context::new, parent_context);
-    let own_id = trace
-        .as_ref()
-        .map(|t| SpanId::from_bytes(t.span_id().to_bytes()));
+    let parent = trace.map_or_else(Context::new, parent_context);
+    let own_id = trace.map(|t| SpanId::from_bytes(t.span_id().to_bytes()));
     let mut root = ids::with_span_id(own_id, || tracer.build_with_context(builder, &parent));
     let root_context = root.span_context().clone();
     let root_parent = Context::new().with_remote_span_context(root_context.clone());
 
-    // The nesting actions still open at the current action's start: its
-    // parent is the innermost.
-    let mut open: Vec<(Duration, Context)> = Vec::new();
-    for action in &actions {
-        while open.last().is_some_and(|(end, _)| *end <= action.start()) {
-            open.pop();
+    // The tracer, its processors and exporters are user code, called while
+    // the request span is open. A panic there must not unwind past that
+    // span: its `Drop` would end it, calling the same code again, and a
+    // second panic while the first unwinds aborts the process.
+    let children = panic::catch_unwind(AssertUnwindSafe(|| {
+        // The nesting actions still open at the current action's start: its
+        // parent is the innermost.
+        let mut open: Vec<(Duration, Context)> = Vec::new();
+        for (index, action) in actions.iter().enumerate() {
+            while open.last().is_some_and(|(end, _)| *end <= action.start()) {
+                open.pop();
+            }
+            let parent = open.last().map_or(&root_parent, |(_, cx)| cx);
+            // A call's span gets the id its call named as parent.
+            let call_id = snapshot
+                .call_span_id(index)
+                .map(|id| SpanId::from_bytes(id.to_bytes()));
+            let builder = span_builder(action, &request, at);
+            let mut span =
+                ids::with_span_id(call_id, || tracer.build_with_context(builder, parent));
+            if let Some(status) = status(action.outcome()) {
+                span.set_status(status);
+            }
+            if action.is_nested() {
+                let context = Context::new().with_remote_span_context(span.span_context().clone());
+                open.push((action.end(), context));
+            }
+            span.end_with_timestamp(at(action.end()));
         }
-        let parent = open.last().map_or(&root_parent, |(_, cx)| cx);
-        let mut span = tracer.build_with_context(span_builder(action, &request, at), parent);
-        if let Some(status) = status(action.outcome()) {
-            span.set_status(status);
-        }
-        if action.is_nested() {
-            let context = Context::new().with_remote_span_context(span.span_context().clone());
-            open.push((action.end(), context));
-        }
-        span.end_with_timestamp(at(action.end()));
-    }
+    }));
     root.set_status(request.status.clone());
-    root.end_with_timestamp(at(end));
-    root_context
+    match children {
+        Ok(()) => {
+            root.end_with_timestamp(at(end));
+            root_context
+        }
+        Err(panic) => {
+            // The request span still ends, so that the callees' spans have
+            // their parent; if that panics too, the first panic is the one
+            // worth reporting.
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || {
+                root.end_with_timestamp(at(end));
+            }));
+            panic::resume_unwind(panic)
+        }
+    }
 }
 
 /// The span of one action, ready to be built.
@@ -318,18 +362,28 @@ fn span_builder(
         _ => {}
     }
     if let Some(call_site) = action.call_site() {
-        attributes.push(KeyValue::new(
-            semconv::CODE_FILE_PATH,
-            call_site.file().to_owned(),
-        ));
-        attributes.push(KeyValue::new(
-            semconv::CODE_LINE_NUMBER,
-            i64::from(call_site.line()),
-        ));
-        attributes.push(KeyValue::new(
-            semconv::CODE_COLUMN_NUMBER,
-            i64::from(call_site.column()),
-        ));
+        // Without line tables a call site from a backtrace knows only its
+        // function: no file, line or column is claimed then.
+        if call_site.has_location() {
+            attributes.push(KeyValue::new(
+                semconv::CODE_FILE_PATH,
+                call_site.file().to_owned(),
+            ));
+            attributes.push(KeyValue::new(
+                semconv::CODE_LINE_NUMBER,
+                i64::from(call_site.line()),
+            ));
+            attributes.push(KeyValue::new(
+                semconv::CODE_COLUMN_NUMBER,
+                i64::from(call_site.column()),
+            ));
+        }
+        if let Some(function) = call_site.function() {
+            attributes.push(KeyValue::new(
+                semconv::CODE_FUNCTION_NAME,
+                function.to_owned(),
+            ));
+        }
     }
     if let Some(backtrace) = action.backtrace() {
         attributes.push(KeyValue::new(
@@ -352,6 +406,10 @@ fn status(outcome: &Outcome) -> Option<Status> {
     }
 }
 
+/// W3C's `random-trace-id` trace flag (Level 2), which
+/// `opentelemetry::trace::TraceFlags` has no constant for yet.
+const RANDOM_TRACE_ID: u8 = 0x02;
+
 /// The parent of the request span: the caller's span, remote; or for a
 /// trace that started here, a context holding only the trace id, so that
 /// the SDK keeps it (a span context with an invalid span id parents
@@ -360,6 +418,14 @@ fn status(outcome: &Outcome) -> Option<Status> {
 /// SDK's default `ParentBased` sampler follows that choice.
 fn parent_context(trace: &TraceContext) -> Context {
     let trace_id = TraceId::from_bytes(trace.trace_id().to_bytes());
+    // The SDK copies the parent's flags into its children: the Level 2
+    // `random-trace-id` flag then reaches the exported spans too.
+    let flags = TraceFlags::new(if trace.is_random() {
+        RANDOM_TRACE_ID
+    } else {
+        0
+    })
+    .with_sampled(true);
     let state = trace
         .tracestate()
         .and_then(|state| state.parse::<TraceState>().ok())
@@ -368,11 +434,11 @@ fn parent_context(trace: &TraceContext) -> Context {
         Some(parent) => SpanContext::new(
             trace_id,
             SpanId::from_bytes(parent.to_bytes()),
-            TraceFlags::SAMPLED,
+            flags,
             true,
             state,
         ),
-        None => SpanContext::new(trace_id, SpanId::INVALID, TraceFlags::SAMPLED, false, state),
+        None => SpanContext::new(trace_id, SpanId::INVALID, flags, false, state),
     };
     Context::new().with_remote_span_context(span_context)
 }

@@ -44,6 +44,9 @@ pub(super) const CODE_STACKTRACE: &str = "code.stacktrace";
 pub(super) const CODE_FILE_PATH: &str = "code.file.path";
 pub(super) const CODE_LINE_NUMBER: &str = "code.line.number";
 pub(super) const CODE_COLUMN_NUMBER: &str = "code.column.number";
+/// The application's function, for a call site worked out from a
+/// backtrace ([`CallSite::function`](crate::CallSite::function)).
+pub(super) const CODE_FUNCTION_NAME: &str = "code.function.name";
 
 /// The timeline's own attributes: what semconv has no name for.
 pub(super) const TIMELINE_CATEGORY: &str = "timeline.category";

@@ -1,22 +1,29 @@
 //! Exporting off the request's path: a policy says which requests are
 //! exported, and a thread of its own builds their spans.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::Tracer;
+use parking_lot::{Condvar, Mutex};
 
 use super::{RequestSpan, export};
 use crate::{Timeline, TraceContext, TraceId};
 
 type ExportFn = dyn Fn(&Timeline, RequestSpan) + Send + Sync;
 
-/// The largest export queue: std's bounded channel allocates all of it.
+/// The largest export queue.
 const MAX_QUEUE_CAPACITY: usize = 1 << 16;
+
+/// How long the export thread, woken by a first export, lets others gather
+/// before it builds them: one wake-up per batch instead of one per request,
+/// as the SDK's own batch processor does (it waits up to 5 s).
+const BATCH_DELAY: Duration = Duration::from_millis(50);
 
 /// A tracer and an export policy for the `tower` layer (see
 /// [`RequestTimelineLayer::export_spans`](crate::integrations::tower::RequestTimelineLayer::export_spans)),
@@ -45,8 +52,11 @@ const MAX_QUEUE_CAPACITY: usize = 1 << 16;
 ///
 /// Exports are queued (at most [`queue_capacity`](Self::queue_capacity),
 /// default 1,024; past it they are counted in [`dropped`](Self::dropped))
-/// and built on one background thread, started at the first export. Call
-/// [`flush`](Self::flush) before shutting the tracer provider down.
+/// and built in batches on one background thread, started at the first
+/// export: a request's export costs it a push onto the queue, and the
+/// thread wakes once per batch (within 50 ms of the first export waiting,
+/// or sooner when half the queue is full). Call [`flush`](Self::flush)
+/// before shutting the tracer provider down.
 ///
 /// ```
 /// use std::time::Duration;
@@ -78,13 +88,84 @@ pub struct SpanExport {
 
 struct Shared {
     export: Arc<ExportFn>,
-    queue: OnceLock<Option<SyncSender<Job>>>,
+    queue: OnceLock<Option<Arc<Queue>>>,
     dropped: AtomicU64,
+    /// Shared with the export thread, which must not hold `Shared`: its
+    /// drop is what ends that thread.
+    panicked: Arc<AtomicU64>,
+}
+
+impl Drop for Shared {
+    /// The last `SpanExport` clone is gone: the export thread builds what is
+    /// queued, then ends.
+    fn drop(&mut self) {
+        if let Some(Some(queue)) = self.queue.get() {
+            queue.jobs.lock().closed = true;
+            queue.wake.notify_one();
+        }
+    }
 }
 
 enum Job {
     Export(Timeline, RequestSpan),
     Flush(mpsc::Sender<()>),
+}
+
+/// The jobs waiting for the export thread, and how to wake it.
+struct Queue {
+    jobs: Mutex<Jobs>,
+    wake: Condvar,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Jobs {
+    waiting: VecDeque<Job>,
+    /// The thread sleeps until woken: the next export must wake it.
+    idle: bool,
+    /// A flush or a half-full queue: build now, without the batch delay.
+    hurry: bool,
+    closed: bool,
+}
+
+impl Queue {
+    /// Queues `job` unless the queue is full; wakes the thread when it
+    /// sleeps, or is to hurry.
+    fn push(&self, job: Job, hurry: bool) -> Result<(), Job> {
+        let mut jobs = self.jobs.lock();
+        if jobs.waiting.len() >= self.capacity {
+            return Err(job);
+        }
+        jobs.waiting.push_back(job);
+        let hurry = hurry || jobs.waiting.len() >= self.capacity.div_ceil(2);
+        let wake = jobs.idle || (hurry && !jobs.hurry);
+        jobs.idle = false;
+        jobs.hurry |= hurry;
+        drop(jobs);
+        if wake {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The next batch, after sleeping until there is one; `None` once the
+    /// last `SpanExport` is gone and nothing is left.
+    fn next_batch(&self) -> Option<Vec<Job>> {
+        let mut jobs = self.jobs.lock();
+        while jobs.waiting.is_empty() {
+            if jobs.closed {
+                return None;
+            }
+            jobs.idle = true;
+            self.wake.wait(&mut jobs);
+        }
+        // Woken by a first export: let the batch gather.
+        if !jobs.hurry && !jobs.closed {
+            let _ = self.wake.wait_for(&mut jobs, BATCH_DELAY);
+        }
+        jobs.hurry = false;
+        Some(jobs.waiting.drain(..).collect())
+    }
 }
 
 impl fmt::Debug for SpanExport {
@@ -95,6 +176,7 @@ impl fmt::Debug for SpanExport {
             .field("honour_sampled_flag", &self.honour_sampled_flag)
             .field("queue_capacity", &self.queue_capacity)
             .field("dropped", &self.dropped())
+            .field("panicked", &self.panicked())
             .finish_non_exhaustive()
     }
 }
@@ -114,6 +196,7 @@ impl SpanExport {
                 }),
                 queue: OnceLock::new(),
                 dropped: AtomicU64::new(0),
+                panicked: Arc::default(),
             }),
             always_export_oops: true,
             sample_fraction: 1.0,
@@ -163,20 +246,37 @@ impl SpanExport {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 
+    /// How many exports a panic cut short: in the tracer, a span processor
+    /// or an exporter — user code. Such an export loses the spans not yet
+    /// handed over when it panicked (the request span is still ended, see
+    /// [`export`](super::export)); the export thread goes on with the next.
+    /// The panic itself is reported by the panic hook, as any panic is.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use opentelemetry::trace::noop::NoopTracer;
+    /// use timeline_core::integrations::opentelemetry::{RequestSpan, SpanExport};
+    /// use timeline_core::Timeline;
+    ///
+    /// let export = SpanExport::new(NoopTracer::new());
+    /// export.export(Timeline::new(), RequestSpan::new("job"));
+    /// assert!(export.flush(Duration::from_secs(5)));
+    /// assert_eq!(export.panicked(), 0);
+    /// ```
+    pub fn panicked(&self) -> u64 {
+        self.shared.panicked.load(Ordering::Relaxed)
+    }
+
     /// Queues `timeline` for export on the export thread; `false` if it was
     /// dropped instead. Never blocks.
     pub fn export(&self, timeline: Timeline, request: RequestSpan) -> bool {
-        let Some(queue) = self.queue() else {
+        let queued = self
+            .queue()
+            .is_some_and(|queue| queue.push(Job::Export(timeline, request), false).is_ok());
+        if !queued {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
-        };
-        match queue.try_send(Job::Export(timeline, request)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                false
-            }
         }
+        queued
     }
 
     /// Waits until every export queued so far has been handed to the
@@ -191,18 +291,12 @@ impl SpanExport {
         let deadline = Instant::now().checked_add(timeout);
         let mut job = Job::Flush(done);
         // A full queue: wait for room rather than block past the deadline.
-        loop {
-            match queue.try_send(job) {
-                Ok(()) => break,
-                Err(TrySendError::Disconnected(_)) => return false,
-                Err(TrySendError::Full(returned)) => {
-                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                        return false;
-                    }
-                    job = returned;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
+        while let Err(returned) = queue.push(job, true) {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return false;
             }
+            job = returned;
+            std::thread::sleep(Duration::from_millis(1));
         }
         match deadline {
             Some(deadline) => wait
@@ -253,27 +347,37 @@ impl SpanExport {
     }
 
     /// The queue to the export thread, started at the first call.
-    fn queue(&self) -> Option<&SyncSender<Job>> {
+    fn queue(&self) -> Option<&Queue> {
         self.shared
             .queue
             .get_or_init(|| {
-                let (queue, jobs) = mpsc::sync_channel(self.queue_capacity);
+                let queue = Arc::new(Queue {
+                    jobs: Mutex::new(Jobs::default()),
+                    wake: Condvar::new(),
+                    capacity: self.queue_capacity,
+                });
+                let jobs = Arc::clone(&queue);
                 let export = Arc::clone(&self.shared.export);
+                let panicked = Arc::clone(&self.shared.panicked);
                 std::thread::Builder::new()
                     .name("timeline-otel-export".into())
                     .spawn(move || {
                         // Ends when the last `SpanExport` clone is dropped.
-                        for job in jobs {
-                            match job {
-                                Job::Export(timeline, request) => {
-                                    // The tracer and exporters are user
-                                    // code: a panic loses this export only.
-                                    let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-                                        export(&timeline, request)
-                                    }));
-                                }
-                                Job::Flush(done) => {
-                                    let _ = done.send(());
+                        while let Some(batch) = jobs.next_batch() {
+                            for job in batch {
+                                match job {
+                                    Job::Export(timeline, request) => {
+                                        // The tracer and exporters are user
+                                        // code: a panic loses this export only.
+                                        let export =
+                                            AssertUnwindSafe(|| export(&timeline, request));
+                                        if panic::catch_unwind(export).is_err() {
+                                            panicked.fetch_add(1, Ordering::Relaxed);
+                                        }
+                                    }
+                                    Job::Flush(done) => {
+                                        let _ = done.send(());
+                                    }
                                 }
                             }
                         }
@@ -281,7 +385,7 @@ impl SpanExport {
                     .ok()
                     .map(|_| queue)
             })
-            .as_ref()
+            .as_deref()
     }
 }
 
@@ -321,6 +425,67 @@ mod tests {
         assert!(export.flush(Duration::MAX));
         let export = SpanExport::new(NoopTracer::new()).queue_capacity(0);
         assert_eq!(export.queue_capacity, 1);
+    }
+
+    #[test]
+    fn the_last_handle_dropped_exports_what_is_queued_without_a_flush() {
+        use opentelemetry::trace::TracerProvider as _;
+        use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+        let spans = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(spans.clone())
+            .build();
+        let export = SpanExport::new(provider.tracer("timeline"));
+        for _ in 0..10 {
+            assert!(export.export(Timeline::new(), RequestSpan::new("r")));
+        }
+        drop(export);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let exported = || spans.get_finished_spans().unwrap().len();
+        while exported() < 10 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(exported(), 10, "one request span per queued export");
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_and_a_flush_still_gets_through() {
+        // A tracer that blocks until released keeps the thread busy with
+        // the first batch while the queue fills behind it.
+        let release = Arc::new((Mutex::new(false), Condvar::new()));
+        let held = Arc::clone(&release);
+        let export = SpanExport {
+            shared: Arc::new(Shared {
+                export: Arc::new(move |_, _| {
+                    let (released, wake) = &*held;
+                    let mut released = released.lock();
+                    while !*released {
+                        wake.wait(&mut released);
+                    }
+                }),
+                queue: OnceLock::new(),
+                dropped: AtomicU64::new(0),
+                panicked: Arc::default(),
+            }),
+            ..SpanExport::new(NoopTracer::new()).queue_capacity(4)
+        };
+        assert!(export.flush(Duration::from_secs(30)), "the thread runs");
+        assert!(export.export(Timeline::new(), RequestSpan::new("first")));
+        // Until the thread has taken the first export, the queue holds it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while export.queue().unwrap().jobs.lock().waiting.len() == 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let accepted = (0..10)
+            .filter(|_| export.export(Timeline::new(), RequestSpan::new("r")))
+            .count();
+        assert_eq!(accepted, 4, "the queue holds 4");
+        assert_eq!(export.dropped(), 6);
+        let (released, wake) = &*release;
+        *released.lock() = true;
+        wake.notify_all();
+        assert!(export.flush(Duration::from_secs(30)));
     }
 
     #[test]

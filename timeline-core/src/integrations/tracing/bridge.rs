@@ -2,6 +2,7 @@
 //! per-layer filter: what happens to each selected span and event.
 
 use std::cell::Cell;
+use std::panic::Location;
 use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
@@ -12,10 +13,10 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::rule::Rule;
 use super::values::{Capture, Values};
-use crate::carrier_span;
 use crate::current::none_current;
 use crate::record::EndedAction;
 use crate::{ActionGuard, Timeline, current};
+use crate::{call_site, carrier_span};
 
 thread_local! {
     /// Set while the bridge calls into a timeline on this thread.
@@ -62,6 +63,17 @@ fn is_request_span(metadata: &Metadata<'_>) -> bool {
         && metadata.target() == carrier_span::TARGET
 }
 
+/// The span of [`with_call_site`](crate::WithCallSite::with_call_site).
+fn is_call_site_span(metadata: &Metadata<'_>) -> bool {
+    metadata.is_span()
+        && metadata.name() == call_site::NAME
+        && metadata.target() == call_site::TARGET
+}
+
+/// The call site a [`with_call_site`](crate::WithCallSite::with_call_site)
+/// span carries.
+struct SpanCallSite(&'static Location<'static>);
+
 /// The per-layer filter: enables the selected call sites and the request
 /// span, nothing else, so unselected call sites cost the bridge nothing and
 /// other layers see exactly what their own filters let through.
@@ -71,7 +83,9 @@ pub(super) struct Selection {
 
 impl Selection {
     fn wants(&self, metadata: &Metadata<'_>) -> bool {
-        is_request_span(metadata) || self.rules.iter().any(|rule| rule.selects(metadata))
+        is_request_span(metadata)
+            || is_call_site_span(metadata)
+            || self.rules.iter().any(|rule| rule.selects(metadata))
     }
 }
 
@@ -105,8 +119,9 @@ pub(super) struct Bridge {
 /// The timeline a request span carries.
 pub(super) struct SpanTimeline(pub(super) Timeline);
 
-/// The timeline of a selected span created inside a request, for counting
-/// the threads inside it as outstanding work (see `Bridge::on_enter`).
+/// The timeline of a selected span (or a `with_call_site` span) created
+/// inside a request, for counting the threads inside it as outstanding work
+/// (see `Bridge::on_enter`).
 /// Kept apart from [`SpanAction`], which is taken out of the span while it
 /// changes, so that every exit finds what its enter found.
 struct Counted(Timeline);
@@ -240,6 +255,18 @@ where
             }
             return;
         }
+        if is_call_site_span(metadata) {
+            let mut extensions = span.extensions_mut();
+            if let Some(location) = call_site::scoped() {
+                extensions.replace(SpanCallSite(location));
+            }
+            // sqlx's SQLite worker enters this span, not the request's: its
+            // work is counted on the request's timeline all the same.
+            if let Some(timeline) = current() {
+                extensions.replace(Counted(timeline));
+            }
+            return;
+        }
         let Some(rule) = self.rule_for(metadata) else {
             return;
         };
@@ -302,6 +329,15 @@ where
         if none_current() {
             counted(&span, worker::entered);
         }
+        if is_call_site_span(span.metadata()) {
+            // Entered by a driver's thread too: what it runs there was
+            // issued from that line. (Before the re-entry check: every
+            // enter has its exit.)
+            if let Some(SpanCallSite(location)) = span.extensions().get::<SpanCallSite>() {
+                call_site::enter_span(id.into_u64(), location);
+            }
+            return;
+        }
         if inside_timeline_call() {
             return;
         }
@@ -348,6 +384,10 @@ where
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        // No lookup of the span for the call site: every request span is
+        // exited at every poll (and the request's polls have the timeline
+        // current, so they look nothing up for the worker count either).
+        call_site::exit_span(id.into_u64());
         if none_current() {
             if let Some(span) = ctx.span(id) {
                 counted(&span, |_| worker::exited());

@@ -20,9 +20,21 @@
 //! ```
 //!
 //! [`TimelineLayer::new`] selects what the [`presets`] describe: sqlx
-//! (`SQL-main`), sea-orm (`SQL-main`), reqwest-tracing, tower-http clients
-//! (`HTTP-GET`…) and the AWS SDK (`AWS-S3`…). [`TimelineLayer::empty`]
-//! with [`rule`](TimelineLayer::rule)s records your own selection.
+//! (`SQL-main`, and `SQL-connect` for connection set-up), sea-orm
+//! (`SQL-main`), reqwest-tracing, tower-http clients (`HTTP-GET`…) and the
+//! AWS SDK (`AWS-S3`…). [`TimelineLayer::empty`] with
+//! [`rule`](TimelineLayer::rule)s records your own selection. What each
+//! of them tells — statement, parameters, duration, errors, rows, call
+//! site, connection set-up — is tabled in the repository's
+//! `docs/sources.md`.
+//!
+//! **Call sites.** A recorded action's call site is the first application
+//! frame of a backtrace taken on the thread that recorded it, where the
+//! timeline captures backtraces (always in [`testing`](crate::testing)):
+//! the line that awaited the query. sqlx emits SQLite statements' events on
+//! its own worker thread, where no frame is the application's: their call
+//! site is not reported, unless the application names the line with
+//! [`with_call_site`](crate::WithCallSite::with_call_site).
 //!
 //! **Filters.** The layer filters for itself (it is a per-layer filtered
 //! layer): it enables exactly the call sites it records, at whatever level
@@ -118,7 +130,8 @@
 //! # Work still running when the handler returns
 //!
 //! A thread with no timeline of its own — a driver's worker — that enters a
-//! request's span (or a selected span created in a request) is counted on
+//! request's span (or a selected span created in a request, or the span
+//! [`with_call_site`](crate::WithCallSite) made there) is counted on
 //! that request's timeline as outstanding work until the bridge has
 //! recorded its selected event, or until it leaves the spans. The tower
 //! layer waits for it (bounded) before it makes the report, and seals the

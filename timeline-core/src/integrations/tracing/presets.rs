@@ -51,9 +51,16 @@ pub fn all() -> Vec<Rule> {
 ///   written with `Debug`).
 ///
 /// sqlx does not name the database in the event, so every statement is
-/// `SQL-main`. For SQLite, sqlx runs the statement and emits the event on
-/// its worker thread, inside the caller's span: the bridge finds the
-/// request's timeline through that span (see the module documentation).
+/// `SQL-main` — but connection set-up, `SQL-connect`: sqlx-sqlite's
+/// `connect` (`options/connect.rs`) runs the connection's `PRAGMA`s as one
+/// statement, `PRAGMA foreign_keys = ON; ` and the like, which lands on the
+/// request whose pool opened the connection. A statement made only of
+/// `PRAGMA name = value;` assignments, as sqlx writes them, is taken for
+/// it (findings and the [`testing`](crate::testing) counts leave it out).
+/// sqlx-postgres 0.8 logs nothing while it connects. For SQLite, sqlx runs
+/// the statement and emits the event on its worker thread, inside the
+/// caller's span: the bridge finds the request's timeline through that
+/// span (see the module documentation).
 ///
 /// **What it cannot tell.** The event has no error field, in sqlx 0.8.6
 /// and 0.9 alike, for every database (`QueryLogger` logs the statement
@@ -76,6 +83,7 @@ pub fn sqlx() -> Rule {
     Rule::events()
         .target("sqlx::query")
         .category("SQL-main")
+        .category_when("db.statement", is_sqlx_connection_set_up, "SQL-connect")
         .detail_field("db.statement")
         .detail_field("summary")
         .duration_field("elapsed_secs")
@@ -244,6 +252,57 @@ fn is_error_word(status: &str) -> bool {
     status.eq_ignore_ascii_case("error")
 }
 
+/// Whether a statement is what sqlx-sqlite 0.8's `connect` runs to set a
+/// connection up (`SqliteConnectOptions::pragma_string`): one or more
+/// `PRAGMA name = value;`, one space apart (the last one's trailing space
+/// trimmed, as every field is).
+fn is_sqlx_connection_set_up(statement: &str) -> bool {
+    let assignment = |pragma: &str| {
+        pragma
+            .strip_prefix("PRAGMA ")
+            .and_then(|rest| rest.strip_suffix(';'))
+            .and_then(|rest| rest.split_once(" = "))
+            .is_some_and(|(name, value)| {
+                !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && !value.trim().is_empty()
+                    && !value.contains(';')
+            })
+    };
+    !statement.is_empty()
+        && statement
+            .split_inclusive("; ")
+            .all(|p| assignment(p.trim_end()))
+}
+
 fn is_absolute_uri(uri: &str) -> bool {
     uri.contains("://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sqlx_connection_set_up;
+
+    #[test]
+    fn sqlx_sqlite_s_connect_pragmas_are_connection_set_up() {
+        for set_up in [
+            "PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+            "PRAGMA key = 'secret';",
+        ] {
+            assert!(is_sqlx_connection_set_up(set_up), "{set_up}");
+        }
+        for statement in [
+            "",
+            "PRAGMA foreign_keys",
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA optimize;",
+            "PRAGMA foreign_keys = ON; SELECT 1;",
+            "SELECT 'PRAGMA a = 1;'",
+            "PRAGMA a = ;",
+            "PRAGMA a b = 1;",
+        ] {
+            assert!(!is_sqlx_connection_set_up(statement), "{statement}");
+        }
+    }
 }

@@ -73,6 +73,9 @@ pub struct Rule {
     required_fields: Vec<Cow<'static, str>>,
     condition: Option<Condition>,
     category: Option<Template>,
+    /// Category templates, each applying only when its condition holds;
+    /// the first that does wins over `category`.
+    categories_when: Vec<(Condition, Template)>,
     details: Vec<Template>,
     /// Error templates, each applying only when its condition holds.
     errors: Vec<(Option<Condition>, Template)>,
@@ -94,6 +97,7 @@ impl Rule {
             required_fields: Vec::new(),
             condition: None,
             category: None,
+            categories_when: Vec::new(),
             details: Vec::new(),
             errors: Vec::new(),
             durations: Vec::new(),
@@ -202,6 +206,32 @@ impl Rule {
         let template = Template::parse(template.into());
         self.note_template(&template);
         self.category = Some(template);
+        self
+    }
+
+    /// Adds a category template that applies instead of the
+    /// [`category`](Self::category) when `field` satisfies `predicate`:
+    /// the way the sqlx preset gives connection set-up its own category.
+    ///
+    /// ```
+    /// # use timeline_core::integrations::tracing::Rule;
+    /// let rule = Rule::events()
+    ///     .target("my_app::cache")
+    ///     .category("memcache-get")
+    ///     .category_when("op", |op| op == "set", "memcache-set");
+    /// # drop(rule);
+    /// ```
+    pub fn category_when(
+        mut self,
+        field: impl Into<Cow<'static, str>>,
+        predicate: Predicate,
+        template: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        let field = field.into();
+        let template = Template::parse(template.into());
+        self.note_read(field.clone());
+        self.note_template(&template);
+        self.categories_when.push(((field, predicate), template));
         self
     }
 
@@ -430,9 +460,20 @@ impl Rule {
         values: &Values,
         metadata: &'static Metadata<'static>,
     ) -> Cow<'static, str> {
-        self.category
-            .as_ref()
-            .and_then(|template| template.render(values))
+        self.categories_when
+            .iter()
+            .find_map(|((field, predicate), template)| {
+                values
+                    .text(field)
+                    .is_some_and(|v| predicate(&v))
+                    .then(|| template.render(values))
+                    .flatten()
+            })
+            .or_else(|| {
+                self.category
+                    .as_ref()
+                    .and_then(|template| template.render(values))
+            })
             .unwrap_or(Cow::Borrowed(metadata.name()))
     }
 
