@@ -78,7 +78,7 @@ impl FindingSite {
     /// The call site that issued the actions: the line that called
     /// `start` or `record`, a `#[timed]` function, or for an action a
     /// bridge recorded, the first application frame of its backtrace (see
-    /// [`Action::call_site`]).
+    /// [`Action::call_site`](crate::Action::call_site)).
     pub fn call_site(&self) -> CallSite<'_> {
         CallSite::from_parts(&self.file, self.line, self.column, self.function.as_deref())
     }
@@ -106,9 +106,9 @@ impl FindingSite {
 }
 
 /// A repeated statement worth a look: one statement (within one category)
-/// issued [`min_repeats`](FindingRules::min_repeats) times or more, taking
-/// [`min_total`](FindingRules::min_total) or more in all, not allowed by the
-/// timeline's [`FindingRules`] and not issued during a
+/// issued [`min_repeats`](crate::FindingRules::min_repeats) times or more, taking
+/// [`min_total`](crate::FindingRules::min_total) or more in all, not allowed by the
+/// timeline's [`FindingRules`](crate::FindingRules) and not issued during a
 /// [pause](crate::Timeline::pause_findings).
 ///
 /// ```
