@@ -17,16 +17,22 @@
 //! - [`process`]: a child process under a deadline.
 //! - [`postgres`]: a schema of its own for each PostgreSQL test, on the
 //!   cluster `scripts/test` starts.
+//! - [`sea_orm_shape`]: sea-orm 2.0's statement spans around any driver
+//!   call, exactly as sea-orm makes and records them.
+//! - [`driver_log`]: the elapsed time sqlx's own events report, per
+//!   statement, to compare actions with.
 //! - [`subscriber`]: the global `tracing` subscriber with the
 //!   `TimelineLayer`, as the docs tell users to install it.
 
 pub mod bugs;
 pub mod checks;
+pub mod driver_log;
 pub mod future;
 pub mod log;
 pub mod otel;
 pub mod postgres;
 pub mod process;
+pub mod sea_orm_shape;
 pub mod server;
 pub mod subscriber;
 pub mod viewer_app;

@@ -1,8 +1,9 @@
 //! reqwest-middleware with reqwest-tracing, calling a real axum server on
 //! loopback inside a request's timeline: each call is an `HTTP-GET` action
-//! with the URL as detail, and failures set its outcome. The same for the
-//! crate's own `TraceContextMiddleware`, alone and inside reqwest-tracing's
-//! span.
+//! with the URL as detail; a status of 500 or more and a failed connection
+//! set its outcome to an error, a response below 500 is a success. The same
+//! for the crate's own `TraceContextMiddleware`, alone and inside
+//! reqwest-tracing's span.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,6 +26,10 @@ async fn server() -> SocketAddr {
         .route(
             "/missing",
             get(|| async { (StatusCode::NOT_FOUND, "no such bug") }),
+        )
+        .route(
+            "/broken",
+            get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance") }),
         )
         .route(
             "/slow",
@@ -111,7 +116,7 @@ async fn the_default_backend_gives_the_server_without_the_path() {
 }
 
 #[tokio::test]
-async fn an_error_status_and_a_refused_connection_set_the_outcome() {
+async fn a_server_error_status_and_a_refused_connection_set_the_outcome() {
     let address = server().await;
     let closed = closed_port().await;
     let client = with_url();
@@ -122,14 +127,22 @@ async fn an_error_status_and_a_refused_connection_set_the_outcome() {
             .await
             .unwrap();
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let broken = client
+            .get(format!("http://{address}/broken"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(broken.status(), StatusCode::SERVICE_UNAVAILABLE);
         let refused = client.get(format!("http://{closed}/")).send().await;
         assert!(refused.is_err());
     })
     .await;
-    assert_eq!(actions.len(), 2);
-    assert_eq!(actions[0].outcome(), &Outcome::Error("HTTP 404".to_owned()));
-    assert_eq!(actions[1].detail(), format!("http://{closed}/"));
-    match actions[1].outcome() {
+    assert_eq!(actions.len(), 3);
+    // A 404 is the server's answer, which reqwest-tracing reports: ok.
+    assert_eq!(actions[0].outcome(), &Outcome::Ok);
+    assert_eq!(actions[1].outcome(), &Outcome::Error("HTTP 503".to_owned()));
+    assert_eq!(actions[2].detail(), format!("http://{closed}/"));
+    match actions[2].outcome() {
         Outcome::Error(message) => assert!(message.contains("error sending request"), "{message}"),
         other => panic!("a refused connection recorded as {other:?}"),
     }
@@ -174,6 +187,12 @@ async fn the_middleware_records_each_call_and_names_it_as_the_parent() {
             .await
             .unwrap();
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let broken = client
+            .get(format!("http://{address}/broken"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(broken.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(
             client
                 .get(format!("http://{closed}/"))
@@ -199,15 +218,21 @@ async fn the_middleware_records_each_call_and_names_it_as_the_parent() {
             ("HTTP-GET", format!("http://{address}/parent")),
             ("HTTP-GET", format!("http://{address}/parent")),
             ("HTTP-GET", format!("http://{address}/missing")),
+            ("HTTP-GET", format!("http://{address}/broken")),
             ("HTTP-GET", format!("http://{closed}/")),
             ("HTTP-POST", format!("http://{address}/bugs/1")),
         ]
     );
     assert_eq!(actions[0].outcome(), &Outcome::Ok);
-    assert_eq!(actions[2].outcome(), &Outcome::Error("HTTP 404".into()));
-    assert!(matches!(actions[3].outcome(), Outcome::Error(_)));
-    // HTTP 405: the route has no POST.
-    assert_eq!(actions[4].outcome(), &Outcome::Error("HTTP 405".into()));
+    // A status below 500 is the server's answer, as with reqwest-tracing.
+    assert_eq!(actions[2].outcome(), &Outcome::Ok);
+    assert_eq!(actions[3].outcome(), &Outcome::Error("HTTP 503".into()));
+    match actions[4].outcome() {
+        Outcome::Error(message) => assert!(message.contains("error sending request"), "{message}"),
+        other => panic!("a refused connection recorded as {other:?}"),
+    }
+    // HTTP 405 (the route has no POST): an answer too.
+    assert_eq!(actions[5].outcome(), &Outcome::Ok);
     assert!(actions.iter().all(|a| !a.is_concurrent()));
     // Each call named its own action, which readers learn.
     let snapshot = timeline.snapshot();

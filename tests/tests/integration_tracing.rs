@@ -339,6 +339,8 @@ fn sqlx_events_become_actions_that_ended_when_they_fired() {
     assert_eq!(actions[0].duration(), Some(Duration::from_millis(3)));
     assert!(actions[0].start() >= Duration::from_millis(2));
     assert!(actions.iter().all(|a| !a.is_concurrent()));
+    // sqlx's event has no error field: never claimed a success.
+    assert!(actions.iter().all(|a| a.outcome() == &Outcome::NotReported));
 }
 
 #[test]
@@ -526,21 +528,29 @@ fn the_presets_select_what_their_crates_emit() {
     let timeline = Timeline::new();
     with_layer(TimelineLayer::new(), || {
         timeline.scope(|| {
-            // reqwest-tracing 0.7.1, DefaultSpanBackend, a 404:
-            let span = tracing::info_span!(
-                target: "reqwest_tracing::reqwest_otel_span_builder",
-                "HTTP request",
-                http.request.method = "GET",
-                url.scheme = "http",
-                server.address = "127.0.0.1",
-                server.port = 8080,
-                otel.kind = "client",
-                http.response.status_code = tracing::field::Empty,
-                error.message = tracing::field::Empty,
-            );
-            span.in_scope(|| {});
-            span.record("http.response.status_code", 404);
-            drop(span);
+            // reqwest-tracing 0.7.1, DefaultSpanBackend: a 503, a 404, and
+            // a request dropped before its response (no status recorded).
+            for status in [Some(503), Some(404), None] {
+                let span = tracing::info_span!(
+                    target: "reqwest_tracing::reqwest_otel_span_builder",
+                    "HTTP request",
+                    http.request.method = "GET",
+                    url.scheme = "http",
+                    server.address = "127.0.0.1",
+                    server.port = 8080,
+                    otel.kind = "client",
+                    otel.status_code = tracing::field::Empty,
+                    http.response.status_code = tracing::field::Empty,
+                    error.message = tracing::field::Empty,
+                );
+                span.in_scope(|| {});
+                if let Some(status) = status {
+                    // As `default_on_request_success` records them.
+                    span.record("otel.status_code", "ERROR");
+                    span.record("http.response.status_code", status);
+                }
+                drop(span);
+            }
             // tower-http 0.6 DefaultMakeSpan: a client's request, then a
             // server's (origin-form URI: not an external call).
             tracing::debug_span!(target: "tower_http::trace::make_span", "request", method = %"POST", uri = %"http://api.example/x", version = ?"HTTP/1.1").in_scope(|| {});
@@ -566,17 +576,28 @@ fn the_presets_select_what_their_crates_emit() {
             (
                 "HTTP-GET".to_owned(),
                 "http://127.0.0.1:8080".to_owned(),
-                Outcome::Error("HTTP 404".to_owned())
+                Outcome::Error("HTTP 503".to_owned())
             ),
+            (
+                "HTTP-GET".to_owned(),
+                "http://127.0.0.1:8080".to_owned(),
+                Outcome::Ok
+            ),
+            (
+                "HTTP-GET".to_owned(),
+                "http://127.0.0.1:8080".to_owned(),
+                Outcome::NotReported
+            ),
+            // tower-http and the AWS SDK report failures in events only.
             (
                 "HTTP-POST".to_owned(),
                 "http://api.example/x".to_owned(),
-                Outcome::Ok
+                Outcome::NotReported
             ),
             (
                 "AWS-STS".to_owned(),
                 "GetCallerIdentity".to_owned(),
-                Outcome::Ok
+                Outcome::NotReported
             ),
         ]
     );

@@ -173,6 +173,10 @@ fn outcomes_become_span_status() {
         .start("SQL-main", "SELECT cancelled")
         .unwrap()
         .finish_with(Outcome::Cancelled);
+    timeline
+        .start("SQL-main", "SELECT not reported")
+        .unwrap()
+        .finish_with(Outcome::NotReported);
     let _ = std::panic::catch_unwind(|| {
         let _guard = timeline.start("SQL-main", "SELECT panicked").unwrap();
         panic!("boom");
@@ -196,6 +200,19 @@ fn outcomes_become_span_status() {
     assert_eq!(
         attribute(cancelled, "timeline.outcome").unwrap().as_str(),
         "cancelled"
+    );
+    // Not an error, and not an `Ok` the source never claimed.
+    let not_reported = by_detail(&spans, "SELECT not reported");
+    assert_eq!(not_reported.status, Status::Unset);
+    assert_eq!(
+        attribute(not_reported, "timeline.outcome")
+            .unwrap()
+            .as_str(),
+        "not_reported"
+    );
+    assert_eq!(
+        attribute(by_detail(&spans, "SELECT ok"), "timeline.outcome"),
+        None
     );
     assert_eq!(
         by_detail(&spans, "SELECT panicked").status,

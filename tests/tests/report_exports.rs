@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use timeline_core::{Timeline, timed};
+use timeline_core::{Outcome, Timeline, timed};
 
 fn busy_timeline() -> Timeline {
     let timeline = Timeline::builder().capture_backtraces(true).build();
@@ -257,6 +257,39 @@ fn summary_counts_dropped_actions() {
             .starts_with("5 queries/external actions issued in ")
     );
     assert!(format!("{summary:#}").contains("3 actions not stored"));
+}
+
+/// An outcome the source did not report shows as such in every output, and
+/// as a success in none.
+#[test]
+fn an_outcome_not_reported_says_so_everywhere() {
+    let timeline = Timeline::new();
+    timeline
+        .start("SQL-main", "INSERT INTO bug VALUES (1)")
+        .unwrap()
+        .finish_with(Outcome::NotReported);
+    let report = timeline.report();
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["actions"][0]["outcome"], "not_reported");
+    assert_eq!(json["actions"][0]["error"], Value::Null);
+    assert_eq!(serde_json::to_value(&report).unwrap(), json);
+    let chrome: Value = serde_json::from_str(&timeline.to_chrome_trace()).unwrap();
+    let event = chrome["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["ph"] == "X")
+        .unwrap();
+    assert_eq!(event["args"]["outcome"], "not reported", "{chrome}");
+    assert!(
+        format!("{:#}", timeline.summary())
+            .contains("INSERT INTO bug VALUES (1) (outcome not reported)")
+    );
+    assert!(timeline.waterfall(40).contains("(outcome not reported)"));
+    let page = report.to_html();
+    assert!(page.contains("<span class=\"flag\">outcome not reported</span>"));
+    assert!(page.contains("· outcome not reported ·"));
+    assert!(!page.contains(" failed\""), "not drawn as a failure");
 }
 
 /// The log line made without a summary says what the summary's says:

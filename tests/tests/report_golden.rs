@@ -14,8 +14,9 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// A request of 100 ms: a query, an N+1 loop, a transaction with a failed
-/// update and a mail, and an HTTP call still running.
+/// A request of 100 ms: a query whose driver did not report its outcome
+/// (sqlx's), an N+1 loop, a transaction with a failed update and a mail,
+/// and an HTTP call still running.
 fn request() -> timeline_core::Timeline {
     let baseline = UNIX_EPOCH + Duration::from_secs(1_798_416_000);
     let timeline = fixed_timeline(baseline, ms(100));
@@ -27,7 +28,7 @@ fn request() -> timeline_core::Timeline {
         ms(1),
         Some(ms(10)),
         false,
-        ok(),
+        Outcome::NotReported,
     );
     for (n, id) in [7, 8, 9].into_iter().enumerate() {
         let start = ms(12 + 4 * n as u64);

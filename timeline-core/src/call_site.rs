@@ -74,7 +74,8 @@ thread_local! {
 /// The span `span` (its `tracing` id), carrying `location`, was entered on
 /// this thread (a driver's worker re-entering the caller's span): it is the
 /// thread's call site until [`exit_span`].
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+// The bridge (features `tower` and `tracing` together) calls these.
+#[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
 pub(crate) fn enter_span(span: u64, location: &'static Location<'static>) {
     let previous = CALL_SITE
         .try_with(|site| site.replace(Some(location)))
@@ -91,7 +92,7 @@ pub(crate) fn enter_span(span: u64, location: &'static Location<'static>) {
 /// [`enter_span`] saw here, the call site before it is restored. One
 /// thread-local read for every other span, so that the layer can ask on
 /// each exit.
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+#[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
 pub(crate) fn exit_span(span: u64) {
     let previous = ENTERED_SPANS
         .try_with(|spans| {
@@ -172,7 +173,7 @@ pub trait WithCallSite: Future + Sized {
 
 impl<F: Future> WithCallSite for F {}
 
-#[cfg(feature = "tracing")]
+#[cfg(all(feature = "tower", feature = "tracing"))]
 pub(crate) use span::{NAME, TARGET};
 
 #[cfg(feature = "tracing")]

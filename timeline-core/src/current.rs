@@ -48,6 +48,15 @@ pub fn current() -> Option<Timeline> {
         .flatten()
 }
 
+/// Whether no timeline is current on this thread: one plain read. A
+/// thread of a driver (sqlx's SQLite worker) has none; a request's own
+/// polls have theirs.
+#[inline]
+#[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
+pub(crate) fn none_current() -> bool {
+    DEPTH.try_with(Cell::get).unwrap_or(0) == 0
+}
+
 /// Wraps `f` so that it runs with the timeline that is current now, on
 /// whatever thread it runs: the way to carry a request's timeline into
 /// `tokio::task::spawn_blocking`, a thread pool or `std::thread::spawn`,

@@ -228,6 +228,7 @@ enum OutcomeChoice {
     Error(Text),
     Panicked,
     Cancelled,
+    NotReported,
     Ok,
 }
 
@@ -395,6 +396,7 @@ fn run(input: Input) {
                         OutcomeChoice::Error(text) => Outcome::Error(text.build()),
                         OutcomeChoice::Panicked => Outcome::Panicked,
                         OutcomeChoice::Cancelled => Outcome::Cancelled,
+                        OutcomeChoice::NotReported => Outcome::NotReported,
                     };
                     held.guard.finish_with(outcome);
                 }

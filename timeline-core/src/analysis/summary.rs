@@ -59,6 +59,8 @@ pub struct Summary {
     violations: usize,
     /// The distributed trace, named at the end of the log line.
     trace_id: Option<TraceId>,
+    /// Actions that arrived after the report was made.
+    late: u64,
 }
 
 /// The actions of one category: how many, how long in all, the longest.
@@ -90,6 +92,7 @@ impl Snapshot {
             &Detection::of(self),
         )
         .with_trace_id(self.trace_id())
+        .with_late(self.late())
     }
 }
 
@@ -205,7 +208,20 @@ impl Summary {
             findings,
             violations,
             trace_id: None,
+            late: 0,
         }
+    }
+
+    /// The summary with the count of actions that arrived too late.
+    pub(super) fn with_late(mut self, late: u64) -> Summary {
+        self.late = late;
+        self
+    }
+
+    /// How many actions arrived after the request's report was made, and
+    /// were counted instead of stored (see [`Timeline::late`](crate::Timeline::late)).
+    pub fn late(&self) -> u64 {
+        self.late
     }
 
     /// The summary with the trace id its log line names.
@@ -543,6 +559,13 @@ impl fmt::Display for Summary {
                 self.violations
             )?;
         }
+        if self.late > 0 {
+            write!(
+                f,
+                "\n\n{} actions arrived after the report was made (late): counted, not on this timeline",
+                self.late
+            )?;
+        }
         Ok(())
     }
 }
@@ -552,6 +575,7 @@ pub(crate) fn annotation(action: &Action) -> String {
     match (action.duration(), action.outcome()) {
         (None, _) => " (unfinished)".to_owned(),
         (Some(_), Outcome::Ok) => String::new(),
+        (Some(_), Outcome::NotReported) => " (outcome not reported)".to_owned(),
         (Some(_), outcome) => format!(" ({})", one_line(&outcome.to_string(), 80)),
     }
 }

@@ -173,7 +173,8 @@ use crate::{ActionGuard, Outcome, current};
 /// timeline.
 fn request_timeline() -> Option<crate::Timeline> {
     let current = current();
-    #[cfg(feature = "tracing")]
+    // The `tracing` integration is built with `tower` (its request span).
+    #[cfg(all(feature = "tower", feature = "tracing"))]
     let current = current.or_else(crate::integrations::tracing::span_timeline);
     current
 }

@@ -8,9 +8,11 @@
 //!
 //! - **The call is an action**, `HTTP-<METHOD>` with the URL as detail
 //!   (credentials removed), from sending the request to the response's
-//!   head; a status of 400 or more is an [`Outcome::Error`] `HTTP <status>`,
+//!   head; a status of 500 or more is an [`Outcome::Error`] `HTTP <status>`,
 //!   a failure to send one with its message, a call dropped before the
-//!   response a [`Cancelled`](Outcome::Cancelled) one. Calls made together
+//!   response a [`Cancelled`](Outcome::Cancelled) one. A status below 500
+//!   is an answer the server gave (a 404 from an API is not a failure of
+//!   the call): `ok`, as the reqwest-tracing preset says too. Calls made together
 //!   (`join!`) are [concurrent](crate::Action::is_concurrent) actions.
 //! - **The call is an operation of its own in the trace**, as W3C's
 //!   processing model asks: its action gets a span id (one random number),
@@ -83,7 +85,7 @@ impl Middleware for TraceContextMiddleware {
         let result = next.run(request, extensions).await;
         if let Some(guard) = call.0.take() {
             guard.finish_with(match &result {
-                Ok(response) if response.status().as_u16() >= 400 => {
+                Ok(response) if response.status().is_server_error() => {
                     Outcome::Error(format!("HTTP {}", response.status().as_u16()))
                 }
                 Ok(_) => Outcome::Ok,

@@ -33,6 +33,23 @@ pub enum Outcome {
     Panicked,
     /// The action's future was dropped before it completed.
     Cancelled,
+    /// The action ended, but its source does not say whether it succeeded:
+    /// sqlx's query event carries no error, tower-http and the AWS SDK
+    /// report failures in events of their own, a span closed before its
+    /// source recorded a result. Never shown as a success: a timeline
+    /// claims only what happened.
+    ///
+    /// ```
+    /// use timeline_core::{Outcome, Timeline};
+    ///
+    /// let timeline = Timeline::new();
+    /// let guard = timeline.start("SQL-main", "INSERT INTO bug VALUES (1)").unwrap();
+    /// guard.finish_with(Outcome::NotReported);
+    /// let report = timeline.report();
+    /// assert_eq!(report.actions()[0].outcome().to_string(), "not reported");
+    /// assert!(report.to_json().contains(r#""outcome":"not_reported","error":null"#));
+    /// ```
+    NotReported,
 }
 
 impl fmt::Display for Outcome {
@@ -42,6 +59,7 @@ impl fmt::Display for Outcome {
             Outcome::Error(message) => write!(f, "error: {message}"),
             Outcome::Panicked => f.write_str("panicked"),
             Outcome::Cancelled => f.write_str("cancelled"),
+            Outcome::NotReported => f.write_str("not reported"),
         }
     }
 }

@@ -183,6 +183,26 @@ impl ActionGuard {
         Duration::from_nanos(end_ns - self.start_ns)
     }
 
+    /// Finishes the action now, as [`finish_with`](Self::finish_with)
+    /// does, and returns what a bridge needs to correct it later: for a
+    /// span whose source knows the work is done (it recorded its result)
+    /// while a driver's worker still holds a clone of the span, which
+    /// would otherwise end the action only when that clone drops.
+    #[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
+    pub(crate) fn end_correctable(mut self, outcome: Outcome) -> EndedAction {
+        let timeline = self.timeline.clone();
+        let (slot, start_ns) = (self.slot, self.start_ns);
+        let duration = self.finish_now(outcome.clone());
+        EndedAction {
+            timeline,
+            slot,
+            start_ns,
+            end_ns: start_ns.saturating_add(crate::clock::saturating_nanos(duration)),
+            outcome,
+            driver: None,
+        }
+    }
+
     /// Any other finish: under the lock, and out of line, so that the
     /// common case above is small enough to inline where the guard ends.
     #[cold]
@@ -228,5 +248,73 @@ impl fmt::Debug for ActionGuard {
             .field("stored", &(self.slot != u32::MAX))
             .field("start", &Duration::from_nanos(self.start_ns))
             .finish_non_exhaustive()
+    }
+}
+
+/// An action a bridge ended before its span closed (see
+/// [`ActionGuard::end_correctable`]). Until the timeline is sealed for its
+/// report, what the source tells afterwards still corrects it: an error
+/// text recorded after the status, the driver's own timing. A correction
+/// only ever narrows the action within the interval it ended with, so it
+/// can make no action overlap another.
+#[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
+pub(crate) struct EndedAction {
+    timeline: Timeline,
+    /// The slot's index, or `u32::MAX` if not stored.
+    slot: u32,
+    /// The interval as ended: corrections stay inside it.
+    start_ns: u64,
+    end_ns: u64,
+    /// The outcome as last stored.
+    outcome: Outcome,
+    /// The union of the driver's intervals applied so far.
+    driver: Option<(u64, u64)>,
+}
+
+#[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
+impl EndedAction {
+    /// Stores `outcome` if it differs from the one stored.
+    pub(crate) fn set_outcome(&mut self, outcome: Outcome) {
+        if outcome == self.outcome || self.slot == u32::MAX {
+            return;
+        }
+        let inner = &*self.timeline.inner;
+        let mut state = inner.lock();
+        // Under the lock the seal takes: in the report, or not at all.
+        if inner.settle.is_sealed() {
+            return;
+        }
+        self.outcome = outcome.clone();
+        if let Some(slot) = state.slots.get_mut(self.slot as usize) {
+            let added = slot.set_outcome(outcome);
+            state.bytes += added;
+        }
+    }
+
+    /// The driver reports, as its work ends now, that it took `duration`:
+    /// the action becomes that interval (ending now, or at the action's own
+    /// end if that came first), or the union of the intervals reported so
+    /// far. After the report was made, it is counted as late instead.
+    pub(crate) fn narrow_to_driver(&mut self, duration: std::time::Duration) {
+        if self.slot == u32::MAX {
+            return;
+        }
+        let inner = &*self.timeline.inner;
+        let end = inner.clock.now_ns().clamp(self.start_ns, self.end_ns);
+        let start = end
+            .saturating_sub(crate::clock::saturating_nanos(duration))
+            .max(self.start_ns);
+        let (start, end) = match self.driver {
+            None => (start, end),
+            Some((earlier_start, earlier_end)) => (earlier_start.min(start), earlier_end.max(end)),
+        };
+        let mut state = inner.lock();
+        if inner.settle.is_sealed() {
+            drop(state);
+            inner.settle.count_late();
+            return;
+        }
+        self.driver = Some((start, end));
+        state.slots.set_interval(self.slot as usize, start, end);
     }
 }

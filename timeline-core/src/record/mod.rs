@@ -18,6 +18,16 @@
 //!   that render or filter text themselves;
 //! - `action_count` and `with_timings`: the summary line's count and the
 //!   time per action without copying any detail;
+//! - `ActionGuard::end_correctable`: end a span's action when its source
+//!   says the work is done, and get an `EndedAction` through which what
+//!   the span records later corrects it (`set_outcome`, and
+//!   `narrow_to_driver` for a driver's own timing), never beyond the
+//!   interval it ended with;
+//! - `work_begins` and `work_ends`: a thread inside the request's span
+//!   that may still record (a driver's worker), counted as outstanding;
+//!   `is_settled` and `poll_settled` for the web layer that waits for it,
+//!   and `seal` once its report is made: then what the bridges bring is
+//!   counted as [`late`](Timeline::late), not stored (`settle.rs`);
 //! - `call_cover` and `start_call`: outgoing calls made outside a guard
 //!   (`TraceContext::inject_current`, the reqwest middleware) — which
 //!   action a call belongs to, which then gets a span id of its own, or a
@@ -29,7 +39,8 @@
 //! call `state.rs` (the state machine under the lock: the rule that
 //! actions do not overlap), which stores [`Texts`](texts) prepared by
 //! `detail.rs` into `slots.rs`, and the span ids of the actions that
-//! became calls in `calls.rs`, a table beside the slots.
+//! became calls in `calls.rs`, a table beside the slots; `settle.rs` keeps
+//! the outstanding work and the late count beside the lock.
 
 mod action;
 mod builder;
@@ -38,6 +49,7 @@ mod config;
 mod detail;
 mod guard;
 mod pauses;
+mod settle;
 mod slots;
 mod snapshot;
 mod state;
@@ -48,6 +60,8 @@ pub(crate) use action::whole_millis;
 pub use action::{Action, CallSite, LogTuple, Outcome};
 pub use builder::TimelineBuilder;
 pub use guard::ActionGuard;
+#[cfg(all(feature = "tower", feature = "tracing"))]
+pub(crate) use guard::EndedAction;
 pub use pauses::FindingsPause;
 pub use snapshot::Snapshot;
 #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]

@@ -273,6 +273,23 @@ impl Slots {
         self.chunks.get_mut(chunk)?.get_mut(offset)
     }
 
+    /// Moves a finished slot's interval (a correction that narrows it):
+    /// a start moved later may leave the slots out of start order.
+    pub(super) fn set_interval(&mut self, index: usize, start_ns: u64, end_ns: u64) {
+        let last = index + 1 == self.len;
+        let Some(slot) = self.get_mut(index) else {
+            return;
+        };
+        let moved_later = start_ns > slot.start_ns;
+        slot.start_ns = start_ns;
+        slot.end_ns = end_ns;
+        if moved_later {
+            // Only a later slot can now start before it; the last has none.
+            self.out_of_order |= !last;
+            self.latest_start_ns = self.latest_start_ns.max(start_ns);
+        }
+    }
+
     pub(super) fn iter(&self) -> impl Iterator<Item = &Slot> {
         self.chunks().flatten()
     }

@@ -36,6 +36,9 @@ pub struct Snapshot {
     pub(super) actions: Vec<Action>,
     pub(super) log_order: LogOrder,
     pub(super) dropped: u64,
+    /// Actions a bridge brought after the report was made (see
+    /// [`Timeline::late`](crate::Timeline::late)).
+    pub(super) late: u64,
     pub(super) violations: Vec<Violation>,
     pub(super) elapsed: Duration,
     pub(super) baseline: SystemTime,
@@ -80,6 +83,13 @@ impl Snapshot {
     /// [`Timeline::dropped`](crate::Timeline::dropped)).
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// How many actions arrived after the request's report was made, and
+    /// were counted instead of stored (see
+    /// [`Timeline::late`](crate::Timeline::late)).
+    pub fn late(&self) -> u64 {
+        self.late
     }
 
     /// The overlaps noted until the snapshot (see

@@ -15,6 +15,7 @@ use super::detail;
 use super::detail::{excerpt_name, name_heap_bytes};
 use super::guard::ActionGuard;
 use super::pauses::Pauses;
+use super::settle::Settle;
 use super::slots::{Placed, RUNNING, Slot, Slots, UNFINISHED};
 use super::snapshot::{LogOrder, Snapshot, Stop};
 use super::texts::{SlotTexts, StaticTexts, Texts};
@@ -40,6 +41,8 @@ pub(super) struct Inner {
     frozen_now_ns: Option<u64>,
     /// When findings were paused ([`Timeline::pause_findings`]).
     pub(super) pauses: Pauses,
+    /// Work still to come, and what came too late (see `settle.rs`).
+    pub(super) settle: Settle,
     /// The request's place in a distributed trace (see `trace_context.rs`).
     pub(super) trace_context: std::sync::OnceLock<crate::TraceContext>,
 }
@@ -77,6 +80,17 @@ pub(super) enum Open {
     /// Counted in `dropped()`, but still blocking: the rules do not change
     /// when the timeline is full. ActionName by `State::open_not_stored`.
     NotStored,
+}
+
+/// Who records a finished action after the fact.
+#[derive(Clone, Copy)]
+pub(super) enum RecordedBy {
+    /// The application, at this line (`Timeline::record`).
+    Caller(&'static Location<'static>),
+    /// A bridge, from a library's code: the call site the application
+    /// named (`with_call_site`), if any, and late once the timeline is
+    /// sealed.
+    Bridge(Option<&'static Location<'static>>),
 }
 
 /// What a call made now, outside any guard, belongs to (see
@@ -134,6 +148,11 @@ impl Started {
             start_ns,
             slot_and_sequential: u64::from(slot) | if sequential { Self::SEQUENTIAL } else { 0 },
         }
+    }
+
+    /// A start stored nowhere and blocking nothing.
+    pub(super) fn not_stored(start_ns: u64) -> Started {
+        Started::new(u32::MAX, start_ns, false)
     }
 
     #[inline]
@@ -341,6 +360,7 @@ impl Inner {
             open_end: AtomicU64::new(RUNNING),
             frozen_now_ns,
             pauses: Pauses::default(),
+            settle: Settle::default(),
             trace_context: std::sync::OnceLock::new(),
         }
     }
@@ -395,6 +415,13 @@ impl Inner {
         self.lock().bytes
     }
 
+    /// Seals the timeline for its report (see `settle.rs`), under the lock
+    /// that bridges' recordings check it under.
+    pub(super) fn seal(&self) {
+        let _state = self.lock();
+        self.settle.seal();
+    }
+
     /// Everything a reader needs, taken under one lock.
     pub(super) fn snapshot(&self) -> Snapshot {
         let as_of = self.report_now_ns();
@@ -405,6 +432,7 @@ impl Inner {
             actions,
             log_order,
             dropped: state.dropped,
+            late: self.settle.late(),
             violations: state.violations.clone(),
             elapsed: Duration::from_nanos(as_of),
             baseline: self.clock.baseline_wall(),
@@ -708,7 +736,8 @@ impl Inner {
     }
 
     /// Stores a finished non-nesting action, after the fact: in the sequence
-    /// where it fits there, else as concurrent with a violation noted.
+    /// where it fits there, else as concurrent with a violation noted. One
+    /// `from_bridge` is counted as late instead once the timeline is sealed.
     pub(super) fn push_recorded(
         &self,
         category: Cow<'static, str>,
@@ -716,12 +745,23 @@ impl Inner {
         start_ns: u64,
         end_ns: u64,
         outcome: Outcome,
-        call_site: Option<&'static Location<'static>>,
+        from: RecordedBy,
     ) {
+        let (call_site, from_bridge) = match from {
+            RecordedBy::Caller(location) => (Some(location), false),
+            RecordedBy::Bridge(call_site) => (call_site, true),
+        };
         let attempted = self.prepare(category, detail);
         let backtrace = self.capture_backtrace(&attempted.category, &attempted.detail, call_site);
         let attempted = Texts::new(attempted, outcome, backtrace);
         let mut state = self.lock();
+        // Asked under the lock that the seal takes: what a bridge brings
+        // either is in the report or is late, never in the timeline alone.
+        if from_bridge && self.settle.is_sealed() {
+            drop(state);
+            self.settle.count_late();
+            return;
+        }
         let (start_ns, overlapped) = state.place_finished(start_ns, end_ns);
         let at = Placed {
             start_ns,

@@ -14,7 +14,7 @@ use super::detail;
 use super::guard::ActionGuard;
 use super::slots::UNFINISHED;
 use super::snapshot::Snapshot;
-use super::state::{CallCover, Inner, OnOverlap, Started};
+use super::state::{CallCover, Inner, OnOverlap, RecordedBy, Started};
 use crate::clock::saturating_nanos;
 use crate::overlap::{OverlapError, Violation};
 use crate::trace_context::{TraceContext, TraceId};
@@ -190,7 +190,7 @@ impl Timeline {
     #[inline]
     #[cfg_attr(
         not(any(
-            feature = "tracing",
+            all(feature = "tower", feature = "tracing"),
             feature = "diesel",
             feature = "reqwest-middleware"
         )),
@@ -202,6 +202,9 @@ impl Timeline {
         detail: Cow<'static, str>,
         nested: bool,
     ) -> ActionGuard {
+        if self.inner.settle.is_sealed() {
+            return self.late_guard();
+        }
         // A bridge is called from a library's code, not the application's:
         // where it was called from only the application can say
         // (`with_call_site`), or a backtrace tell.
@@ -288,14 +291,14 @@ impl Timeline {
             start_ns,
             end_ns,
             Outcome::Ok,
-            Some(Location::caller()),
+            RecordedBy::Caller(Location::caller()),
         );
     }
 
     /// Adds an action that ended now after running for `duration`: what a
     /// bridge learns from an event such as sqlx's, which fires when its
     /// query finished. Never refused, like [`record`](Self::record).
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))] // the tracing bridge's
+    #[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))] // the bridge's
     pub(crate) fn record_ended_now(
         &self,
         category: Cow<'static, str>,
@@ -303,12 +306,29 @@ impl Timeline {
         duration: Duration,
         outcome: Outcome,
     ) {
+        if self.inner.settle.is_sealed() {
+            self.inner.settle.count_late();
+            return;
+        }
         let end_ns = self.inner.clock.now_ns().min(UNFINISHED - 1);
         let start_ns = end_ns.saturating_sub(saturating_nanos(duration));
-        // As in `start_unrefused`: the application's own word, if any.
-        let call_site = crate::call_site::scoped();
-        self.inner
-            .push_recorded(category, detail, start_ns, end_ns, outcome, call_site);
+        self.inner.push_recorded(
+            category,
+            detail,
+            start_ns,
+            end_ns,
+            outcome,
+            // As in `start_unrefused`: the application's own word, if any.
+            RecordedBy::Bridge(crate::call_site::scoped()),
+        );
+    }
+
+    /// The guard of an action that came after the timeline was sealed:
+    /// counted as late, stored nowhere, and finishing it does nothing.
+    #[cold]
+    fn late_guard(&self) -> ActionGuard {
+        self.inner.settle.count_late();
+        Started::not_stored(self.inner.clock.now_ns()).guard(self)
     }
 
     /// A snapshot of the stored actions, in start order. A nesting action
@@ -370,6 +390,24 @@ impl Timeline {
     /// one stored beside it.
     pub fn violations(&self) -> Vec<Violation> {
         self.inner.lock().violations.clone()
+    }
+
+    /// How many actions arrived from the `tracing` bridge or diesel after
+    /// the request's report was made (the web layer's `RequestTimelineLayer`
+    /// makes it once the work it waits for has ended): counted here
+    /// instead of stored, so that the timeline keeps agreeing with the
+    /// report, and never recorded on another request's timeline. Always 0
+    /// on a timeline no web layer reported.
+    ///
+    /// ```
+    /// use timeline_core::Timeline;
+    ///
+    /// let timeline = Timeline::new();
+    /// assert_eq!(timeline.late(), 0);
+    /// assert_eq!(timeline.report().late(), 0);
+    /// ```
+    pub fn late(&self) -> u64 {
+        self.inner.settle.late()
     }
 
     /// The wall-clock time at which the timeline started.
@@ -556,6 +594,42 @@ impl Timeline {
     /// What the timeline counts against its `max_bytes`.
     pub(crate) fn held_bytes(&self) -> usize {
         self.inner.held_bytes()
+    }
+
+    /// Work begins that may still record onto the timeline after the
+    /// request's handler returned: a thread entered the request's span (a
+    /// driver's worker). Paired with [`work_ends`](Self::work_ends).
+    #[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
+    pub(crate) fn work_begins(&self) {
+        self.inner.settle.work_begins();
+    }
+
+    /// The work of a [`work_begins`](Self::work_begins) ended; the last
+    /// to end wakes whoever waits in [`poll_settled`](Self::poll_settled).
+    #[cfg_attr(not(all(feature = "tower", feature = "tracing")), allow(dead_code))]
+    pub(crate) fn work_ends(&self) {
+        self.inner.settle.work_ends();
+    }
+
+    /// Whether no work is outstanding: one load.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn is_settled(&self) -> bool {
+        self.inner.settle.is_settled()
+    }
+
+    /// Ready once no work is outstanding; else the waker of `cx` is woken
+    /// when the last work ends. The caller bounds the wait.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn poll_settled(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.inner.settle.poll_settled(cx)
+    }
+
+    /// The report is being made: from now on, what the bridges bring
+    /// (`start_unrefused`, `record_ended_now`, corrections of ended
+    /// actions) is counted as [`late`](Self::late) instead of stored.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn seal(&self) {
+        self.inner.seal();
     }
 
     /// What a call made now outside any guard belongs to, for

@@ -15,13 +15,24 @@ pub(crate) fn call_site(action: &Action) -> Option<String> {
     action.call_site().map(|site| site.to_string())
 }
 
-/// The outcome as one word: `ok`, `error`, `panicked` or `cancelled`.
+/// The outcome as one word: `ok`, `error`, `panicked`, `cancelled` or
+/// `not_reported`.
 pub(super) fn outcome_word(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Ok => "ok",
         Outcome::Error(_) => "error",
         Outcome::Panicked => "panicked",
         Outcome::Cancelled => "cancelled",
+        Outcome::NotReported => "not_reported",
+    }
+}
+
+/// The outcome as people read it on a page: the word, except for an
+/// outcome the source did not report, which says so.
+pub(super) fn outcome_label(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::NotReported => "outcome not reported",
+        outcome => outcome_word(outcome),
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::actions::{call_site, depths, error_text, outcome_word};
+use super::actions::{call_site, depths, error_text, outcome_label};
 use super::report::Report;
 use crate::Action;
 use crate::text::{floor_char_boundary, one_line};
@@ -66,6 +66,7 @@ td.track{width:30%;min-width:160px;position:relative;overflow:hidden}
 .concurrent{outline:1px solid #000}
 .unfinished{background-image:repeating-linear-gradient(45deg,transparent 0 4px,rgba(255,255,255,.6) 4px 8px)}
 .failed{box-shadow:0 0 0 2px #b00020}
+.unreported{box-shadow:0 0 0 1px #888}
 tr.action:target{background:#fff4ce}
 td.detail{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
 td.detail summary{cursor:pointer;list-style-position:outside}
@@ -354,7 +355,7 @@ impl Report {
                 "<p class=\"meta\">{} at {} · {}",
                 millis(action.duration_or_elapsed()),
                 millis(action.start()),
-                outcome_word(action.outcome())
+                outcome_label(action.outcome())
             );
             if let Some(error) = error_text(action.outcome()) {
                 out.push_str(": <span class=\"error\">");
@@ -469,6 +470,14 @@ impl Report {
             self.dropped,
             self.violations.len()
         );
+        if self.late > 0 {
+            let _ = writeln!(
+                out,
+                "<p id=\"late\">{} actions arrived after this report was made (late): \
+                 counted, not on this timeline</p>",
+                self.late
+            );
+        }
         if !self.violations.is_empty() {
             out.push_str("<ul id=\"violations\">\n");
             for violation in self.violations.iter().take(MAX_LISTED) {
@@ -501,8 +510,10 @@ fn bar_classes(action: &Action) -> String {
     if action.duration().is_none() {
         classes.push_str(" unfinished");
     }
-    if !matches!(action.outcome(), crate::Outcome::Ok) {
-        classes.push_str(" failed");
+    match action.outcome() {
+        crate::Outcome::Ok => {}
+        crate::Outcome::NotReported => classes.push_str(" unreported"),
+        _ => classes.push_str(" failed"),
     }
     classes
 }
@@ -534,10 +545,17 @@ fn flags(out: &mut String, action: &Action) {
     if action.duration().is_none() {
         out.push_str("<span class=\"flag bad\">unfinished: ends now</span>");
     }
-    if !matches!(action.outcome(), crate::Outcome::Ok) {
-        out.push_str("<span class=\"flag bad\">");
-        out.push_str(outcome_word(action.outcome()));
-        out.push_str("</span>");
+    match action.outcome() {
+        crate::Outcome::Ok => {}
+        // Not a failure: the source did not say, and the page says so.
+        crate::Outcome::NotReported => {
+            out.push_str("<span class=\"flag\">outcome not reported</span>");
+        }
+        outcome => {
+            out.push_str("<span class=\"flag bad\">");
+            out.push_str(outcome_label(outcome));
+            out.push_str("</span>");
+        }
     }
 }
 

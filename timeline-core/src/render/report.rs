@@ -18,8 +18,9 @@ use crate::{Action, Finding, LogTuple, Snapshot, Summary, TraceId, Violation};
 /// [`to_json`](Self::to_json). The JSON has the keys `id`, `baseline` (RFC
 /// 3339, UTC), `duration_ms`, `timeline` (the 5-element log tuples of
 /// python-oops-timeline: `[start_ms, end_ms, category, detail,
-/// backtrace]`), `summary`, `violations` and `dropped`, and `trace_id`
-/// (after `id`) when the timeline carries a
+/// backtrace]`), `summary`, `violations` and `dropped`, `late` (after
+/// `dropped`) when actions arrived after the request's report was made,
+/// and `trace_id` (after `id`) when the timeline carries a
 /// [`TraceContext`](crate::TraceContext); then `actions` (each action with
 /// `start_us` and `duration_us` in microseconds, its category, detail,
 /// `outcome` and `error` text, `finished`, `nested`, `concurrent`, its
@@ -46,6 +47,7 @@ pub struct Report {
     pub(crate) summary: Summary,
     pub(crate) violations: Vec<Violation>,
     pub(crate) dropped: u64,
+    pub(crate) late: u64,
     pub(crate) actions: Vec<Action>,
     pub(crate) request: Option<RequestContext>,
     /// The distributed trace, if the timeline carries a trace context.
@@ -58,8 +60,12 @@ impl Report {
         let timeline = snapshot.log_tuples();
         let summary = snapshot.summary();
         let trace_id = snapshot.trace_id();
-        let (baseline, duration, dropped) =
-            (snapshot.baseline(), snapshot.elapsed(), snapshot.dropped());
+        let (baseline, duration, dropped, late) = (
+            snapshot.baseline(),
+            snapshot.elapsed(),
+            snapshot.dropped(),
+            snapshot.late(),
+        );
         let (actions, violations) = snapshot.into_parts();
         Report {
             id: new_id(baseline),
@@ -69,6 +75,7 @@ impl Report {
             summary,
             violations,
             dropped,
+            late,
             actions,
             request: None,
             trace_id,
@@ -229,6 +236,14 @@ impl Report {
         self.dropped
     }
 
+    /// How many actions had arrived after the request's report was made,
+    /// when this one was made (see [`Timeline::late`](crate::Timeline::late)):
+    /// 0 in the report the web layer makes, and in a report made later of
+    /// the same timeline, what came after. In the JSON as `late`, when not 0.
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
     /// The report as JSON, without needing the `serde` feature; the same
     /// document `serde_json` makes of it.
     pub fn to_json(&self) -> String {
@@ -274,7 +289,11 @@ impl Report {
             }
             violation_json(&mut out, violation);
         }
-        let _ = write!(out, "],\"dropped\":{},\"actions\":", self.dropped);
+        let _ = write!(out, "],\"dropped\":{}", self.dropped);
+        if self.late > 0 {
+            let _ = write!(out, ",\"late\":{}", self.late);
+        }
+        out.push_str(",\"actions\":");
         super::actions::push_json(
             &mut out,
             &self.actions,

@@ -39,7 +39,7 @@ impl Serialize for Millis {
 
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let fields = 9 + usize::from(self.trace_id().is_some());
+        let fields = 9 + usize::from(self.trace_id().is_some()) + usize::from(self.late() > 0);
         let mut report = serializer.serialize_struct("Report", fields)?;
         report.serialize_field("id", self.id())?;
         if let Some(trace_id) = self.trace_id() {
@@ -51,6 +51,9 @@ impl Serialize for Report {
         report.serialize_field("summary", self.summary())?;
         report.serialize_field("violations", self.violations())?;
         report.serialize_field("dropped", &self.dropped())?;
+        if self.late() > 0 {
+            report.serialize_field("late", &self.late())?;
+        }
         report.serialize_field("actions", &Actions(self.actions()))?;
         report.serialize_field("request", &self.request())?;
         report.end()

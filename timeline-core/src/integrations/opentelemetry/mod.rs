@@ -57,8 +57,11 @@
 //!   concurrent actions included, are siblings under the request span.
 //! - **Status**: an action that ended with [`Outcome::Error`] or
 //!   [`Outcome::Panicked`] has an error status with the text; a cancelled one
-//!   has `timeline.outcome = "cancelled"`; successes leave the status unset,
-//!   as the conventions ask of instrumentation.
+//!   has `timeline.outcome = "cancelled"`, one whose source did not report
+//!   how it ended ([`Outcome::NotReported`]: sqlx's statements)
+//!   `timeline.outcome = "not_reported"`, both with the status unset;
+//!   successes leave the status unset, as the conventions ask of
+//!   instrumentation (never `Ok`).
 //! - **Attributes** follow the semantic conventions by category family:
 //!   `SQL…` categories are database client spans (`db.system.name`,
 //!   `db.query.text`), `HTTP-<method>` categories HTTP client spans
@@ -347,8 +350,16 @@ fn span_builder(
     if action.duration().is_none() {
         attributes.push(KeyValue::new(semconv::TIMELINE_UNFINISHED, true));
     }
-    if *action.outcome() == Outcome::Cancelled {
-        attributes.push(KeyValue::new(semconv::TIMELINE_OUTCOME, "cancelled"));
+    // Neither is an error, nor a success to claim: the status stays unset
+    // and the attribute says which.
+    match action.outcome() {
+        Outcome::Cancelled => {
+            attributes.push(KeyValue::new(semconv::TIMELINE_OUTCOME, "cancelled"));
+        }
+        Outcome::NotReported => {
+            attributes.push(KeyValue::new(semconv::TIMELINE_OUTCOME, "not_reported"));
+        }
+        _ => {}
     }
     if let Some(call_site) = action.call_site() {
         // Without line tables a call site from a backtrace knows only its
@@ -389,7 +400,7 @@ fn span_builder(
 /// The span status of an outcome; `None` leaves it unset.
 fn status(outcome: &Outcome) -> Option<Status> {
     match outcome {
-        Outcome::Ok | Outcome::Cancelled => None,
+        Outcome::Ok | Outcome::Cancelled | Outcome::NotReported => None,
         Outcome::Error(message) => Some(Status::error(message.clone())),
         Outcome::Panicked => Some(Status::error("panicked")),
     }

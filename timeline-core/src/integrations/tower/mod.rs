@@ -35,9 +35,9 @@
 //!    handler also runs inside a `timeline` span that carries the timeline
 //!    to threads that re-enter it (sqlx's SQLite worker); see
 //!    `integrations::tracing`.
-//! 2. When the response is ready, adds a `Server-Timing` header with the time
-//!    per category (only if enabled and the timeline holds actions; never a
-//!    detail).
+//! 2. When the handler has returned, **settles** the timeline (see below),
+//!    then adds a `Server-Timing` header with the time per category (only
+//!    if enabled and the timeline holds actions; never a detail).
 //! 3. Calls [`on_request`](RequestTimelineLayer::on_request) with the
 //!    finished request — also for a handler that panicked or a request whose
 //!    client went away.
@@ -58,6 +58,37 @@
 //! A panic in the handler is reported and then resumed, so whatever catches
 //! panics outside the layer still sees it. Nothing stays current on a worker
 //! thread after a poll, whether the request completes, fails or is dropped.
+//!
+//! # Settle: every statement on the timeline before the report
+//!
+//! A driver may still be recording a request's work when the handler
+//! returns: sqlx's SQLite worker sends a failed `INSERT`'s error to the
+//! caller *before* it emits the query event, on its own thread, inside the
+//! request's span. With a `TimelineLayer` installed, the bridge counts a
+//! thread with no timeline of its own that is inside a span of the request
+//! as outstanding work, until it has recorded that thread's event or the
+//! thread left the span. When the handler returns, the layer waits until
+//! none is left, at most [`settle_timeout`](RequestTimelineLayer::settle_timeout)
+//! (100 ms by default), before the header, the report, the log line and
+//! the OOPS hook are made — so they all show that statement. With nothing
+//! outstanding, the usual case, this is one atomic load: no wait, no timer.
+//! A response future that waits returns `Pending` and is woken by the last
+//! work to end, or by a timer thread (one per process, started the first
+//! time a request waits) at the deadline: a span entered on a thread that
+//! never leaves it delays its request by the timeout, no more; a span that
+//! is never entered again delays nothing.
+//!
+//! Then the layer **seals** the timeline it made: what the bridges bring
+//! afterwards is counted in [`Timeline::late`] (and the report's `late`)
+//! instead of stored, never recorded on another request's timeline. What is
+//! not waited for: work in spans of your own that the `TimelineLayer` does
+//! not select (it sees only its own and the request's spans), and work in
+//! no request's span at all, such as a pool's background tasks, which
+//! records on no timeline. A request dropped before it completed (the
+//! client went away) is reported at once, without settling. A timeline the
+//! layer did not make (a test driving the app under
+//! [`testing::run_async`](crate::testing::run_async)) settles but is not
+//! sealed: it goes on after the request.
 
 use std::fmt;
 use std::future::Future;
@@ -76,6 +107,7 @@ use crate::carrier_span::CarrierSpan;
 use crate::{Report, Timeline, TimelineBuilder};
 
 mod context;
+mod settle;
 mod trace;
 mod viewer;
 
@@ -102,6 +134,8 @@ struct Config {
     viewer: Option<Arc<viewer::Recent>>,
     /// W3C trace context and OpenTelemetry export: see `trace.rs`.
     trace: trace::TraceConfig,
+    /// How long a request waits for outstanding work: see `settle.rs`.
+    settle_timeout: Duration,
 }
 
 impl Default for RequestTimelineLayer {
@@ -134,6 +168,7 @@ impl RequestTimelineLayer {
                 new_timeline: Arc::new(Timeline::new),
                 viewer: None,
                 trace: Default::default(),
+                settle_timeout: settle::DEFAULT_TIMEOUT,
             }),
         }
     }
@@ -153,6 +188,20 @@ impl RequestTimelineLayer {
     /// ```
     pub fn server_timing(self, enabled: bool) -> Self {
         self.with(|config| config.server_timing = enabled)
+    }
+
+    /// How long a request waits, at most, for work still recording onto
+    /// its timeline when its handler returns (default 100 ms); zero turns
+    /// the wait off. See "Settle" in the [module documentation](self).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use timeline_core::integrations::tower::RequestTimelineLayer;
+    /// let layer = RequestTimelineLayer::new().settle_timeout(Duration::from_millis(20));
+    /// # drop(layer);
+    /// ```
+    pub fn settle_timeout(self, timeout: Duration) -> Self {
+        self.with(|config| config.settle_timeout = timeout)
     }
 
     /// Report requests that take longer than `limit`, even when they
@@ -291,7 +340,10 @@ where
         // A timeline already current is the caller's: a test driving the
         // whole app under `testing::run_async`, or an outer layer. The
         // request records onto it instead of onto one nobody reads.
-        let timeline = crate::current().unwrap_or_else(|| (self.config.new_timeline)());
+        let (timeline, own_timeline) = match crate::current() {
+            Some(timeline) => (timeline, false),
+            None => ((self.config.new_timeline)(), true),
+        };
         let method = request.method().clone();
         let uri = request.uri().clone();
         let started = Instant::now();
@@ -300,6 +352,7 @@ where
         let viewer_id = (self.config.viewer.as_ref()).map(|v| v.start(&method, &uri, &timeline));
         let mut unreported = Unreported(Some(InFlight {
             timeline: timeline.clone(),
+            own_timeline,
             span: span.clone(),
             config: Arc::clone(&self.config),
             method,
@@ -319,6 +372,7 @@ where
         match called {
             Ok(inner) => ResponseFuture {
                 inner,
+                ending: None,
                 request: unreported,
             },
             Err(panic) => {
@@ -333,16 +387,27 @@ where
 
 pin_project! {
     /// The response future of [`RequestTimelineService`].
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<F>
+    where
+        F: Future,
+    {
         #[pin]
         inner: F,
+        // The inner future's output (or panic) while the request settles.
+        ending: Option<Ending<F::Output>>,
         // Dropped after `inner`: a request dropped in flight is reported
         // with whatever the inner future finished while being dropped.
         request: Unreported,
     }
 }
 
-impl<F> fmt::Debug for ResponseFuture<F> {
+/// How the inner future ended, kept while the request settles.
+struct Ending<O> {
+    result: Result<O, Box<dyn std::any::Any + Send>>,
+    settling: settle::Settling,
+}
+
+impl<F: Future> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
@@ -351,6 +416,9 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 /// A request that has not ended yet; reported as dropped if it never does.
 struct InFlight {
     timeline: Timeline,
+    /// Whether the layer made the timeline (else it is the caller's, which
+    /// goes on after this request and is not sealed).
+    own_timeline: bool,
     /// Carries the timeline in the span context (feature `tracing`).
     span: CarrierSpan,
     config: Arc<Config>,
@@ -383,9 +451,18 @@ impl InFlight {
         self.end_with(end, None)
     }
 
+    /// From now on, what the bridges bring is late: the report, the log
+    /// line and `Server-Timing` are made of what the timeline holds now.
+    fn seal(&self) {
+        if self.own_timeline {
+            self.timeline.seal();
+        }
+    }
+
     /// Ends the request: the OOPS report, the viewer, the hooks. Returns
     /// the OOPS id if a report was made.
     fn end_with(self, end: RequestEnd, panic_message: Option<String>) -> Option<String> {
+        self.seal();
         let mut finished = FinishedRequest {
             method: self.method,
             uri: self.uri,
@@ -437,25 +514,55 @@ where
         let Some(request) = this.request.0.as_ref() else {
             panic!("ResponseFuture polled after it completed");
         };
-        let inner = this.inner;
-        let polled = {
-            let _entered = request.timeline.enter();
-            let _in_span = request.span.enter();
-            panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
-        };
-        let output = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(output)) => output,
-            Err(panic) => {
-                if let Some(request) = this.request.0.take() {
-                    request.end_panicked(&*panic);
+        let result = match this.ending.take() {
+            None => {
+                let inner = this.inner;
+                let polled = {
+                    let _entered = request.timeline.enter();
+                    let _in_span = request.span.enter();
+                    panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
+                };
+                let result = match polled {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(output)) => Ok(output),
+                    Err(panic) => Err(panic),
+                };
+                // The settle step. Nothing outstanding, the common case,
+                // costs this one load: no wait, no timer.
+                let timeout = request.config.settle_timeout;
+                if timeout.is_zero() || settle::is_settled(&request.timeline) {
+                    result
+                } else {
+                    let mut ending = Ending {
+                        result,
+                        settling: settle::Settling::new(timeout),
+                    };
+                    if ending.settling.poll(&request.timeline, cx).is_pending() {
+                        *this.ending = Some(ending);
+                        return Poll::Pending;
+                    }
+                    ending.result
                 }
-                panic::resume_unwind(panic);
+            }
+            Some(mut ending) => {
+                if ending.settling.poll(&request.timeline, cx).is_pending() {
+                    *this.ending = Some(ending);
+                    return Poll::Pending;
+                }
+                ending.result
             }
         };
         let Some(request) = this.request.0.take() else {
             unreachable!("checked above")
         };
+        let output = match result {
+            Ok(output) => output,
+            Err(panic) => {
+                request.end_panicked(&*panic);
+                panic::resume_unwind(panic);
+            }
+        };
+        request.seal();
         match output {
             Ok(mut response) => {
                 if request.config.server_timing && !request.timeline.is_empty() {

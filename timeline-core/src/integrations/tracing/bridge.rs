@@ -13,7 +13,9 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::rule::Rule;
 use super::values::{Capture, Values};
-use crate::{ActionGuard, Outcome, Timeline, current};
+use crate::current::none_current;
+use crate::record::EndedAction;
+use crate::{ActionGuard, Timeline, current};
 use crate::{call_site, carrier_span};
 
 thread_local! {
@@ -117,6 +119,13 @@ pub(super) struct Bridge {
 /// The timeline a request span carries.
 pub(super) struct SpanTimeline(pub(super) Timeline);
 
+/// The timeline of a selected span (or a `with_call_site` span) created
+/// inside a request, for counting the threads inside it as outstanding work
+/// (see `Bridge::on_enter`).
+/// Kept apart from [`SpanAction`], which is taken out of the span while it
+/// changes, so that every exit finds what its enter found.
+struct Counted(Timeline);
+
 /// A selected span, from its creation to its close.
 struct SpanAction {
     rule: usize,
@@ -129,8 +138,12 @@ struct SpanAction {
 enum SpanState {
     /// Not entered yet.
     Pending,
-    /// Its action, finished when the span closes.
+    /// Its action, finished when the span closes — or earlier, when the
+    /// source reports its outcome or the driver its timing.
     Recording(ActionGuard),
+    /// Its action ended before the span closed; what the span records
+    /// until it closes still corrects it.
+    Ended(EndedAction),
     /// Entered, but not recorded: outside every request, covered by an
     /// outer action, or refused by the rule's condition.
     Skipped,
@@ -139,7 +152,45 @@ enum SpanState {
 impl SpanAction {
     /// Whether actions inside this span are part of its action.
     fn covers(&self, rules: &[Rule]) -> bool {
-        matches!(self.state, SpanState::Recording(_)) && !rules[self.rule].nested
+        matches!(self.state, SpanState::Recording(_) | SpanState::Ended(_))
+            && !rules[self.rule].nested
+    }
+
+    /// Takes in fields the span recorded: once the source reported the
+    /// outcome, the action ends; after that, the outcome follows what
+    /// the span records.
+    fn recorded(&mut self, rule: &Rule, values: Values) {
+        self.values.merge(values);
+        match std::mem::replace(&mut self.state, SpanState::Skipped) {
+            SpanState::Recording(guard) if rule.reported(&self.values) => {
+                let outcome = rule.render_outcome(&self.values);
+                self.state = SpanState::Ended(calling_timeline(|| guard.end_correctable(outcome)));
+            }
+            SpanState::Ended(mut ended) => {
+                let outcome = rule.render_outcome(&self.values);
+                calling_timeline(|| ended.set_outcome(outcome));
+                self.state = SpanState::Ended(ended);
+            }
+            state => self.state = state,
+        }
+    }
+
+    /// The driver's event inside the span reported its own timing: the
+    /// action takes it (see [`Rule::timed_by_driver`]).
+    fn driver_timed(&mut self, rule: &Rule, duration: std::time::Duration) {
+        let mut ended = match std::mem::replace(&mut self.state, SpanState::Skipped) {
+            SpanState::Recording(guard) => {
+                let outcome = rule.render_outcome(&self.values);
+                calling_timeline(|| guard.end_correctable(outcome))
+            }
+            SpanState::Ended(ended) => ended,
+            state => {
+                self.state = state;
+                return;
+            }
+        };
+        calling_timeline(|| ended.narrow_to_driver(duration));
+        self.state = SpanState::Ended(ended);
     }
 }
 
@@ -149,6 +200,8 @@ struct Surroundings {
     timeline: Option<Timeline>,
     /// Inside the action of a non-nesting span: part of that action.
     covered: bool,
+    /// That span, if its rule takes the timing of the events inside.
+    timed_by: Option<Id>,
 }
 
 impl Bridge {
@@ -169,6 +222,9 @@ impl Bridge {
             if let Some(action) = extensions.get::<SpanAction>() {
                 if action.covers(&self.rules) {
                     found.covered = true;
+                    if self.rules[action.rule].timed_by_driver {
+                        found.timed_by = Some(span.id());
+                    }
                     return found;
                 }
                 if found.timeline.is_none() {
@@ -200,8 +256,14 @@ where
             return;
         }
         if is_call_site_span(metadata) {
+            let mut extensions = span.extensions_mut();
             if let Some(location) = call_site::scoped() {
-                span.extensions_mut().replace(SpanCallSite(location));
+                extensions.replace(SpanCallSite(location));
+            }
+            // sqlx's SQLite worker enters this span, not the request's: its
+            // work is counted on the request's timeline all the same.
+            if let Some(timeline) = current() {
+                extensions.replace(Counted(timeline));
             }
             return;
         }
@@ -224,7 +286,11 @@ where
             let parents = span.scope().skip(1);
             self.surroundings(parents).timeline
         });
-        span.extensions_mut().replace(SpanAction {
+        let mut extensions = span.extensions_mut();
+        if let Some(timeline) = &timeline {
+            extensions.replace(Counted(timeline.clone()));
+        }
+        extensions.replace(SpanAction {
             rule,
             values,
             timeline,
@@ -234,22 +300,35 @@ where
 
     fn on_record(&self, id: &Id, record: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        // Taken out, so that no lock is held while `Debug` impls (user
-        // code, which may log) run.
-        let Some(mut action) = span.extensions_mut().remove::<SpanAction>() else {
+        let Some(rule) = span.extensions().get::<SpanAction>().map(|a| a.rule) else {
             return;
         };
+        let rule = &self.rules[rule];
+        // Read with no lock held: `Debug` impls are user code, which may
+        // log. Merged under the lock, without taking the action out of the
+        // span, so that another thread's event inside it (a driver's
+        // worker) still finds it.
+        let mut recorded = Values::default();
         read_fields(|| {
             record.record(&mut Capture {
-                fields: self.rules[action.rule].reads(),
-                values: &mut action.values,
+                fields: rule.reads(),
+                values: &mut recorded,
             });
         });
-        span.extensions_mut().replace(action);
+        if let Some(action) = span.extensions_mut().get_mut::<SpanAction>() {
+            action.recorded(rule, recorded);
+        }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        // A thread with no timeline of its own inside a request's span — a
+        // driver's worker — is work that may still record onto it: the
+        // tower layer waits for it before it makes the report. The
+        // request's own polls have the timeline current, and do not count.
+        if none_current() {
+            counted(&span, worker::entered);
+        }
         if is_call_site_span(span.metadata()) {
             // Entered by a driver's thread too: what it runs there was
             // issued from that line. (Before the re-entry check: every
@@ -304,9 +383,16 @@ where
         span.extensions_mut().replace(action);
     }
 
-    fn on_exit(&self, id: &Id, _: Context<'_, S>) {
-        // No lookup of the span: every request span is exited at every poll.
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        // No lookup of the span for the call site: every request span is
+        // exited at every poll (and the request's polls have the timeline
+        // current, so they look nothing up for the worker count either).
         call_site::exit_span(id.into_u64());
+        if none_current() {
+            if let Some(span) = ctx.span(id) {
+                counted(&span, |_| worker::exited());
+            }
+        }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -314,12 +400,17 @@ where
         let Some(action) = span.extensions_mut().remove::<SpanAction>() else {
             return;
         };
-        if let SpanState::Recording(guard) = action.state {
-            let outcome = match self.rules[action.rule].render_error(&action.values) {
-                Some(error) => Outcome::Error(error),
-                None => Outcome::Ok,
-            };
-            calling_timeline(|| guard.finish_with(outcome));
+        let rule = &self.rules[action.rule];
+        match action.state {
+            SpanState::Recording(guard) => {
+                let outcome = rule.render_outcome(&action.values);
+                calling_timeline(|| guard.finish_with(outcome));
+            }
+            SpanState::Ended(mut ended) => {
+                let outcome = rule.render_outcome(&action.values);
+                calling_timeline(|| ended.set_outcome(outcome));
+            }
+            SpanState::Pending | SpanState::Skipped => {}
         }
     }
 
@@ -331,12 +422,18 @@ where
         if inside_timeline_call() {
             return;
         }
+        // The driver's event is what its worker's work was for: once it
+        // is recorded (below), nothing more will come of that work.
+        let _work_done = worker::EventDone;
         let rule = &self.rules[index];
         let surroundings = match ctx.event_scope(event) {
             Some(scope) => self.surroundings(scope),
             None => Surroundings::default(),
         };
         if surroundings.covered {
+            if let Some(span) = surroundings.timed_by.and_then(|id| ctx.span(&id)) {
+                self.time_span_by_driver(&span, rule, event);
+            }
             return;
         }
         // The thread's timeline first; else the request span's, for events
@@ -358,10 +455,137 @@ where
         let category = rule.render_category(&values, metadata);
         let detail = rule.render_detail(&values);
         let duration = values.duration(rule.duration_fields()).unwrap_or_default();
-        let outcome = match rule.render_error(&values) {
-            Some(error) => Outcome::Error(error),
-            None => Outcome::Ok,
-        };
+        let outcome = rule.render_outcome(&values);
         calling_timeline(|| timeline.record_ended_now(category, detail, duration, outcome));
+    }
+}
+
+impl Bridge {
+    /// A driver's event inside `span`, whose rule takes the driver's
+    /// timing: the span's action lasts the duration the event reports.
+    fn time_span_by_driver<S>(&self, span: &SpanRef<'_, S>, rule: &Rule, event: &Event<'_>)
+    where
+        S: Subscriber + for<'l> LookupSpan<'l>,
+    {
+        let mut values = Values::default();
+        read_fields(|| {
+            event.record(&mut Capture {
+                fields: rule.reads(),
+                values: &mut values,
+            });
+        });
+        let Some(duration) = values.duration(rule.duration_fields()) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        if let Some(action) = extensions.get_mut::<SpanAction>() {
+            let span_rule = &self.rules[action.rule];
+            action.driver_timed(span_rule, duration);
+        }
+    }
+}
+
+/// Runs `f` on the timeline a request span carries, or the one a selected
+/// span was created in (what a thread inside it works for), if it has one.
+fn counted<S>(span: &SpanRef<'_, S>, f: impl FnOnce(&Timeline))
+where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    let extensions = span.extensions();
+    if let Some(SpanTimeline(timeline)) = extensions.get::<SpanTimeline>() {
+        f(timeline);
+    } else if let Some(Counted(timeline)) = extensions.get::<Counted>() {
+        f(timeline);
+    }
+}
+
+/// The work of a thread with no timeline of its own inside a request's
+/// spans (a driver's worker), counted on the request's timeline as
+/// outstanding from its outermost enter until its selected event was
+/// recorded or it left the spans, whichever comes first: sqlx's SQLite
+/// worker emits the query event, then still updates its statement cache
+/// before it leaves the span, and the request need not wait for that.
+mod worker {
+    use std::cell::RefCell;
+
+    use crate::Timeline;
+
+    struct Work {
+        timeline: Timeline,
+        /// How many counted spans the thread is inside.
+        depth: u32,
+        /// Whether the work is still counted on the timeline.
+        outstanding: bool,
+    }
+
+    impl Drop for Work {
+        /// Ends the work if it is still counted: when the thread leaves the
+        /// spans, or when it ends inside one (a leaked enter guard), so
+        /// that no request waits for a thread that is gone.
+        fn drop(&mut self) {
+            if self.outstanding {
+                self.timeline.work_ends();
+            }
+        }
+    }
+
+    thread_local! {
+        static WORK: RefCell<Option<Work>> = const { RefCell::new(None) };
+    }
+
+    /// The thread entered a span of `timeline`'s request.
+    pub(super) fn entered(timeline: &Timeline) {
+        let _ = WORK.try_with(|work| {
+            let Ok(mut work) = work.try_borrow_mut() else {
+                return;
+            };
+            match &mut *work {
+                Some(work) => work.depth += 1,
+                None => {
+                    timeline.work_begins();
+                    *work = Some(Work {
+                        timeline: timeline.clone(),
+                        depth: 1,
+                        outstanding: true,
+                    });
+                }
+            }
+        });
+    }
+
+    /// The thread left a span it had [`entered`].
+    pub(super) fn exited() {
+        let left = WORK
+            .try_with(|work| {
+                let mut work = work.try_borrow_mut().ok()?;
+                let inside = work.as_mut()?;
+                inside.depth = inside.depth.saturating_sub(1);
+                if inside.depth > 0 {
+                    return None;
+                }
+                work.take()
+            })
+            .ok()
+            .flatten();
+        // Dropped outside the borrow: ending the work wakes the request,
+        // and the timeline's last handle may drop here.
+        drop(left);
+    }
+
+    /// Ends the thread's outstanding work when dropped: at the end of the
+    /// bridge's handling of a selected event, whatever it did with it.
+    pub(super) struct EventDone;
+
+    impl Drop for EventDone {
+        fn drop(&mut self) {
+            let _ = WORK.try_with(|work| {
+                if let Ok(mut work) = work.try_borrow_mut() {
+                    if let Some(work) = work.as_mut().filter(|work| work.outstanding) {
+                        work.outstanding = false;
+                        work.timeline.work_ends();
+                    }
+                }
+            });
+        }
     }
 }

@@ -96,12 +96,50 @@
 //! `Span::record` count: the category and detail are read at the first
 //! enter, the error when the span closes.
 //!
+//! A span whose rule names an [outcome field](Rule::outcome_field) ends
+//! when the source records that field — sea-orm's `otel.status_code`,
+//! reqwest-tracing's status — not when the span closes: sqlx's SQLite
+//! worker keeps a clone of the caller's span until after it has sent the
+//! rows, which would stretch the action and make the next statement look
+//! concurrent. What the span records until it closes still corrects the
+//! outcome (sea-orm records the error's text after the status). A span
+//! whose rule is [timed by its driver](Rule::timed_by_driver) takes the
+//! timing of the driver's event inside it: the action lasts what sqlx
+//! measured and ends when sqlx's event fired.
+//!
 //! A selected **event** that carries a duration (`elapsed_secs = 0.002`, or
 //! `?elapsed` written `2ms`) becomes an action that ended when the event
 //! fired and started that long before (but not before the timeline
 //! started). A missing or invalid duration
 //! (negative, not a number, longer than a day) records a zero-length
 //! action: the statement still counts.
+//!
+//! # Outcomes: what the source tells
+//!
+//! An action's outcome is an [`Error`](crate::Outcome::Error) with the
+//! source's text when one of its rule's error templates renders. Otherwise
+//! the rule says what silence means: a source that never reports success or
+//! failure ([`Rule::outcome_not_reported`]: sqlx's event, tower-http's and
+//! the AWS SDK's spans) gives
+//! [`NotReported`](crate::Outcome::NotReported); one that records a field
+//! when it knows ([`Rule::outcome_field`]: sea-orm, reqwest-tracing) gives
+//! `Ok` once it did and `NotReported` if the span closed without it; your
+//! own rules, with neither, take a span that closed (an event that fired)
+//! without an error for a success, as before.
+//!
+//! # Work still running when the handler returns
+//!
+//! A thread with no timeline of its own — a driver's worker — that enters a
+//! request's span (or a selected span created in a request, or the span
+//! [`with_call_site`](crate::WithCallSite) made there) is counted on
+//! that request's timeline as outstanding work until the bridge has
+//! recorded its selected event, or until it leaves the spans. The tower
+//! layer waits for it (bounded) before it makes the report, and seals the
+//! timeline then: what arrives afterwards is counted in
+//! [`Timeline::late`](crate::Timeline::late), never recorded there or on
+//! another request. Spans the layer does not select (your own
+//! `#[instrument]` spans) are invisible to it: work inside them is not
+//! waited for.
 //!
 //! # Overlap
 //!

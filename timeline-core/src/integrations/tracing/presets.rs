@@ -62,6 +62,18 @@ pub fn all() -> Vec<Rule> {
 /// caller's span: the bridge finds the request's timeline through that
 /// span (see the module documentation).
 ///
+/// **What it cannot tell.** The event has no error field, in sqlx 0.8.6
+/// and 0.9 alike, for every database (`QueryLogger` logs the statement
+/// whether it failed or not, and sqlx-postgres reports a server's error
+/// only in the `Result`): every statement's outcome is
+/// [`NotReported`](crate::Outcome::NotReported), never `ok`. The duration
+/// is the driver's own (`elapsed_secs`, measured from just after the
+/// statement was prepared), and the action ends when the event fires. On
+/// SQLite the worker sends the rows, or the error, to the caller before
+/// it emits the event: the tower layer waits for it (see
+/// [`RequestTimelineLayer`](crate::integrations::tower::RequestTimelineLayer),
+/// "settle").
+///
 /// ```
 /// # use timeline_core::integrations::tracing::{TimelineLayer, presets};
 /// let layer = TimelineLayer::empty().rule(presets::sqlx());
@@ -76,23 +88,35 @@ pub fn sqlx() -> Rule {
         .detail_field("summary")
         .duration_field("elapsed_secs")
         .duration_field("elapsed")
+        .outcome_not_reported()
 }
 
 /// sea-orm's statement **spans** (feature `tracing-spans`), as `SQL-main`
 /// actions.
 ///
-/// Checked against sea-orm 2.0.4 (`src/database/tracing_spans.rs`, macros
-/// `db_span!` and `with_db_span!`): an INFO span per statement, named
-/// `sea_orm.execute`, `sea_orm.query_one`, `sea_orm.query_all`… with target
-/// `sea_orm::database::…`. Fields read:
+/// Checked against sea-orm 2.0 (`src/database/tracing_spans.rs`, macros
+/// `db_span!` and `with_db_span!`, and their uses in `db_connection.rs` and
+/// `transaction.rs`): an INFO span per statement, named `sea_orm.execute`,
+/// `sea_orm.query_one`, `sea_orm.query_all`, `sea_orm.begin`… with target
+/// `sea_orm::database::…`, entered while sea-orm awaits the driver. When
+/// the driver returns, sea-orm records `otel.status_code` (`OK` or
+/// `ERROR`) and, for an error, `exception.message`. Fields read:
 ///
 /// - `db.statement` (recorded right after the span is created, when the
 ///   statement is safe to log), else `db.operation` (`SELECT`, `INSERT`,
 ///   `UPDATE`, `DELETE` or `EXECUTE`);
-/// - `exception.message`, recorded when the statement failed: the error.
+/// - `otel.status_code`: the statement is done. The action ends there, not
+///   when the span closes: sqlx's SQLite worker keeps a clone of the span
+///   until after it has sent the rows, which would stretch the action and
+///   make the next statement look concurrent. Without it (sea-orm's `sync`
+///   feature records none) the outcome is
+///   [`NotReported`](crate::Outcome::NotReported);
+/// - `exception.message`: the error, with the driver's text.
 ///
 /// sea-orm runs its statements through sqlx, whose own event arrives inside
-/// the sea-orm span: it is part of that action and not recorded twice.
+/// the sea-orm span: it is part of that action, not recorded twice, and
+/// gives it the driver's timing ([`Rule::timed_by_driver`]): the action
+/// lasts what sqlx measured and ends when sqlx's event fired.
 ///
 /// ```
 /// # use timeline_core::integrations::tracing::{TimelineLayer, presets};
@@ -108,6 +132,9 @@ pub fn sea_orm() -> Rule {
         .detail_field("db.statement")
         .detail_field("db.operation")
         .error("{exception.message}")
+        .error_when("otel.status_code", is_error_word, "{otel.status_code}")
+        .outcome_field("otel.status_code")
+        .timed_by_driver()
 }
 
 /// reqwest-tracing's client **spans** (with `reqwest-middleware`), as
@@ -123,7 +150,15 @@ pub fn sea_orm() -> Rule {
 ///   `{url.scheme}://{server.address}:{server.port}` (the default
 ///   `DefaultSpanBackend` leaves the path out);
 /// - `error.message`, recorded when the request failed (connection refused,
-///   timeout); else `http.response.status_code` when it is 400 or more.
+///   timeout); else `http.response.status_code` when it is 500 or more: the
+///   error (`HTTP 503`). A status below 500 is a response the server
+///   gave, reported as such: the outcome is `ok` (a 404 from an API is
+///   an answer, not a failure of the call);
+/// - `http.response.status_code`, `otel.status_code` or `error.message`:
+///   reqwest-tracing records them when the response or the error arrives,
+///   and the action ends then. A span that closes without any (its future
+///   dropped mid-request) has the outcome
+///   [`NotReported`](crate::Outcome::NotReported).
 ///
 /// ```
 /// # use timeline_core::integrations::tracing::{TimelineLayer, presets};
@@ -140,9 +175,12 @@ pub fn reqwest_tracing() -> Rule {
         .error("{error.message}")
         .error_when(
             "http.response.status_code",
-            is_error_status,
+            is_server_error_status,
             "HTTP {http.response.status_code}",
         )
+        .outcome_field("http.response.status_code")
+        .outcome_field("otel.status_code")
+        .outcome_field("error.message")
 }
 
 /// tower-http's `TraceLayer` **spans** around an HTTP *client* (a
@@ -159,7 +197,7 @@ pub fn reqwest_tracing() -> Rule {
 /// (`http://host/bugs/1`), so only spans whose `uri` contains `://` are
 /// recorded: the server's own span is never mistaken for an external call.
 /// tower-http reports the status and failures in events, not on the span,
-/// so the outcome stays [`Outcome::Ok`](crate::Outcome::Ok). The span
+/// so the outcome is [`NotReported`](crate::Outcome::NotReported). The span
 /// closes when the response body is dropped: the action includes reading it.
 ///
 /// ```
@@ -175,6 +213,7 @@ pub fn tower_http_client() -> Rule {
         .when("uri", is_absolute_uri)
         .category("HTTP-{method}")
         .detail_field("uri")
+        .outcome_not_reported()
 }
 
 /// The AWS SDK's operation **spans**, as `AWS-S3`, `AWS-STS`… actions with
@@ -187,8 +226,8 @@ pub fn tower_http_client() -> Rule {
 /// `invoke`), both with fields `rpc.service` and `rpc.method`; retries and
 /// (de)serialisation run in child spans without them. Fields read:
 /// `rpc.service` (the category's suffix) and `rpc.method` (the detail).
-/// The SDK reports errors in events only, so the outcome stays
-/// [`Outcome::Ok`](crate::Outcome::Ok).
+/// The SDK reports errors in events only, so the outcome is
+/// [`NotReported`](crate::Outcome::NotReported).
 ///
 /// ```
 /// # use timeline_core::integrations::tracing::{TimelineLayer, presets};
@@ -202,6 +241,15 @@ pub fn aws_sdk() -> Rule {
         .has_field("rpc.method")
         .category("AWS-{rpc.service}")
         .detail_field("rpc.method")
+        .outcome_not_reported()
+}
+
+fn is_server_error_status(status: &str) -> bool {
+    status.parse::<u16>().is_ok_and(|status| status >= 500)
+}
+
+fn is_error_word(status: &str) -> bool {
+    status.eq_ignore_ascii_case("error")
 }
 
 /// Whether a statement is what sqlx-sqlite 0.8's `connect` runs to set a
@@ -225,10 +273,6 @@ fn is_sqlx_connection_set_up(statement: &str) -> bool {
         && statement
             .split_inclusive("; ")
             .all(|p| assignment(p.trim_end()))
-}
-
-fn is_error_status(status: &str) -> bool {
-    status.parse::<u16>().is_ok_and(|status| status >= 400)
 }
 
 fn is_absolute_uri(uri: &str) -> bool {

@@ -21,6 +21,20 @@ pub type Predicate = fn(&str) -> bool;
 /// A field and the test its value must pass.
 type Condition = (Cow<'static, str>, Predicate);
 
+/// How a rule learns whether an action succeeded, besides its error
+/// templates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcomes {
+    /// A span that closes, or an event that fires, without an error
+    /// succeeded: what your own spans mean.
+    Implied,
+    /// The source never says: not reported, unless an error renders.
+    NeverReported,
+    /// Succeeded once one of these fields was recorded; not reported
+    /// without any.
+    Fields(Vec<Cow<'static, str>>),
+}
+
 /// Selects spans or events by target, name and fields, and says how each
 /// becomes an action; see the [module documentation](super) for how spans
 /// and events are recorded.
@@ -66,6 +80,9 @@ pub struct Rule {
     /// Error templates, each applying only when its condition holds.
     errors: Vec<(Option<Condition>, Template)>,
     durations: Vec<Cow<'static, str>>,
+    outcomes: Outcomes,
+    /// Covered events that carry a duration time the span's action.
+    pub(crate) timed_by_driver: bool,
     pub(crate) nested: bool,
     /// Every field any of the above reads: the only ones captured.
     read: Vec<Cow<'static, str>>,
@@ -84,6 +101,8 @@ impl Rule {
             details: Vec::new(),
             errors: Vec::new(),
             durations: Vec::new(),
+            outcomes: Outcomes::Implied,
+            timed_by_driver: false,
             nested: false,
             read: Vec::new(),
         }
@@ -306,6 +325,76 @@ impl Rule {
         self
     }
 
+    /// Names a field the source records once it knows how the action
+    /// ended — sea-orm's `otel.status_code`, reqwest-tracing's
+    /// `http.response.status_code`. The outcome is then
+    /// [`Ok`](crate::Outcome::Ok) only when one of these fields was
+    /// recorded (and no error template renders), and
+    /// [`NotReported`](crate::Outcome::NotReported) when none was.
+    ///
+    /// On a span, recording one also **ends the action**: the source
+    /// is done, whoever still holds a clone of the span (sqlx's SQLite
+    /// worker keeps the caller's span until after it has sent the rows).
+    /// Fields recorded afterwards, until the span closes, still correct the
+    /// outcome (an error message recorded after the status).
+    ///
+    /// Without this or [`outcome_not_reported`](Self::outcome_not_reported),
+    /// a span that closes (an event that fires) without an error counts as
+    /// a success, which is what your own spans mean.
+    ///
+    /// ```
+    /// # use timeline_core::integrations::tracing::Rule;
+    /// let rule = Rule::spans()
+    ///     .target("my_app::rpc")
+    ///     .error("{error}")
+    ///     .outcome_field("status");
+    /// # drop(rule);
+    /// ```
+    pub fn outcome_field(mut self, field: impl Into<Cow<'static, str>>) -> Self {
+        let field = field.into();
+        self.note_read(field.clone());
+        match &mut self.outcomes {
+            Outcomes::Fields(fields) => fields.push(field),
+            outcomes => *outcomes = Outcomes::Fields(vec![field]),
+        }
+        self
+    }
+
+    /// The source never says whether the action succeeded (sqlx's query
+    /// event has no error field; tower-http and the AWS SDK report
+    /// failures in events of their own): its outcome is
+    /// [`NotReported`](crate::Outcome::NotReported) unless an error
+    /// template renders. Never a success the source did not claim.
+    ///
+    /// ```
+    /// # use timeline_core::integrations::tracing::Rule;
+    /// let rule = Rule::events().target("my_driver::query").outcome_not_reported();
+    /// # drop(rule);
+    /// ```
+    pub fn outcome_not_reported(mut self) -> Self {
+        self.outcomes = Outcomes::NeverReported;
+        self
+    }
+
+    /// The spans wrap one driver call whose own event — selected by
+    /// another rule, with a [`duration_field`](Self::duration_field) —
+    /// reports how long the driver worked: sea-orm's statement span
+    /// around sqlx's query event. The span's action then takes the
+    /// driver's timing: it ends when that event fires (or when the span's
+    /// action ended, if that came first) and lasts the elapsed time the
+    /// driver measured, rather than from the span's first enter to its
+    /// close. With several such events in one span, it spans them all.
+    ///
+    /// ```
+    /// # use timeline_core::integrations::tracing::Rule;
+    /// let rule = Rule::spans().target("my_orm").detail_field("db.statement").timed_by_driver();
+    /// # drop(rule);
+    /// ```
+    pub fn timed_by_driver(mut self) -> Self {
+        self.timed_by_driver = true;
+        self
+    }
+
     /// Records the spans as nesting actions, which may contain the actions
     /// of other spans and events (a transaction around its statements).
     ///
@@ -404,6 +493,30 @@ impl Rule {
             }
             template.render(values).map(Cow::into_owned)
         })
+    }
+
+    /// The outcome the values tell: an error that renders, else what the
+    /// rule says a silent source means.
+    pub(super) fn render_outcome(&self, values: &Values) -> crate::Outcome {
+        use crate::Outcome;
+        if let Some(error) = self.render_error(values) {
+            return Outcome::Error(error);
+        }
+        match &self.outcomes {
+            Outcomes::Implied => Outcome::Ok,
+            Outcomes::NeverReported => Outcome::NotReported,
+            Outcomes::Fields(_) if self.reported(values) => Outcome::Ok,
+            Outcomes::Fields(_) => Outcome::NotReported,
+        }
+    }
+
+    /// Whether one of the rule's outcome fields was recorded: for a span,
+    /// the source is done with its action.
+    pub(super) fn reported(&self, values: &Values) -> bool {
+        match &self.outcomes {
+            Outcomes::Fields(fields) => fields.iter().any(|field| values.text(field).is_some()),
+            Outcomes::Implied | Outcomes::NeverReported => false,
+        }
     }
 
     pub(super) fn duration_fields(&self) -> impl Iterator<Item = &str> {

@@ -47,6 +47,14 @@ impl Values {
         })
     }
 
+    /// Takes in the values of `recorded`, which replace those of the same
+    /// fields.
+    pub(crate) fn merge(&mut self, recorded: Values) {
+        for (name, value) in recorded.entries {
+            self.set(name, value);
+        }
+    }
+
     fn set(&mut self, name: &'static str, value: Value) {
         match self.entries.iter_mut().find(|(n, _)| *n == name) {
             Some(entry) => entry.1 = value,
